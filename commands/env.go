@@ -1,0 +1,76 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/tugcli/tug/image"
+	rt "github.com/tugcli/tug/runtime"
+)
+
+// Env is what every command gets: its output streams, the global flags,
+// and the store, opened on first use.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Globals        *Globals
+	// Args is the whole command line, for the user namespace re-exec.
+	Args []string
+
+	store *image.Store
+}
+
+// Store opens the image store. An unprivileged user first needs tug's user
+// namespace: then this process re-executes itself inside one, waits, and
+// Store returns an *ExitError with the child's exit code, which the caller
+// returns as it is. The child runs the same command and gets here again,
+// this time inside.
+func (e *Env) Store(ctx context.Context) (*image.Store, error) {
+	if e.store != nil {
+		return e.store, nil
+	}
+	if rt.NeedsUserNamespace() {
+		ns, err := rt.PlanUserNamespace()
+		if err != nil {
+			return nil, err
+		}
+		if ns.Warning != "" {
+			fmt.Fprintf(e.Stderr, "WARNING: %s\n", ns.Warning)
+		}
+		code, err := ns.Run(ctx, e.Args)
+		if err != nil {
+			return nil, &ExitError{Code: 125, Err: err}
+		}
+		return nil, &ExitError{Code: code}
+	}
+	s, err := image.Open(image.Options{
+		GraphRoot:         e.Globals.Root,
+		RunRoot:           e.Globals.RunRoot,
+		Driver:            e.Globals.StorageDriver,
+		IgnoreChownErrors: rt.SingleIDMapping(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.store = s
+	return s, nil
+}
+
+func (e *Env) close() {
+	if e.store != nil {
+		if err := e.store.Close(); err != nil {
+			fmt.Fprintf(e.Stderr, "WARNING: closing the image store: %v\n", err)
+		}
+		e.store = nil
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

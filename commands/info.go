@@ -1,0 +1,100 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/tugcli/tug/image"
+	rt "github.com/tugcli/tug/runtime"
+)
+
+// InfoCmd is `tug info`.
+type InfoCmd struct {
+	Format string `short:"f" help:"Format output using a Go template." placeholder:"STRING"`
+}
+
+type infoReport struct {
+	Version       string
+	Rootless      bool
+	IDMapping     string
+	UIDMap        string
+	GIDMap        string
+	CgroupVersion string
+	Store         image.StoreInfo
+	Helpers       []rt.Helper
+}
+
+// Run reports the store and what this host offers tug.
+func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	si, err := store.Info()
+	if err != nil {
+		return err
+	}
+	r := infoReport{Version: Version, Store: si, CgroupVersion: rt.CgroupVersion(), Helpers: rt.Helpers()}
+	r.Rootless = rt.InUserNamespace()
+	uids, gids, err := rt.HostIDMaps()
+	if err != nil {
+		return fmt.Errorf("reading id maps: %w", err)
+	}
+	r.UIDMap, r.GIDMap = fmtMaps(uids), fmtMaps(gids)
+	switch {
+	case !r.Rootless:
+		r.IDMapping = "none (running as root)"
+	case rt.SingleIDMapping():
+		r.IDMapping = "single-id: only your own id is mapped; chown in images and RUN steps is ignored and files are owned by you"
+	default:
+		r.IDMapping = "subordinate ids from /etc/subuid and /etc/subgid"
+	}
+	if c.Format != "" {
+		f, err := NewFormatter(env.Stdout, c.Format, nil)
+		if err != nil {
+			return err
+		}
+		if err := f.Write(r); err != nil {
+			return err
+		}
+		return f.Flush()
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "Client: tug %s\n", r.Version)
+	fmt.Fprintf(w, " Rootless:       %t\n", r.Rootless)
+	if r.Rootless {
+		fmt.Fprintf(w, " Host user:      uid %s\n", os.Getenv("_CONTAINERS_ROOTLESS_UID"))
+	}
+	fmt.Fprintf(w, " ID mapping:     %s\n", r.IDMapping)
+	fmt.Fprintf(w, "  UID map:       %s\n", r.UIDMap)
+	fmt.Fprintf(w, "  GID map:       %s\n", r.GIDMap)
+	fmt.Fprintf(w, " Cgroup version: %s\n", r.CgroupVersion)
+	fmt.Fprintf(w, "Store:\n")
+	fmt.Fprintf(w, " Graph root:     %s\n", si.GraphRoot)
+	fmt.Fprintf(w, " Run root:       %s\n", si.RunRoot)
+	fmt.Fprintf(w, " Storage driver: %s\n", si.Driver)
+	for _, kv := range si.DriverStatus {
+		fmt.Fprintf(w, "  %s: %s\n", kv[0], kv[1])
+	}
+	fmt.Fprintf(w, " Images:         %d\n", si.Images)
+	fmt.Fprintf(w, " Containers:     %d\n", si.Containers)
+	fmt.Fprintf(w, "Helpers:\n")
+	for _, h := range r.Helpers {
+		where := h.Path
+		if where == "" {
+			where = fmt.Sprintf("not found (package %s)", h.Package)
+		}
+		fmt.Fprintf(w, " %-15s %s\n", h.Name+":", where)
+	}
+	return nil
+}
+
+func fmtMaps(m []rt.IDMap) string {
+	var parts []string
+	for _, x := range m {
+		parts = append(parts, fmt.Sprintf("%d:%d:%d", x.ContainerID, x.HostID, x.Size))
+	}
+	return strings.Join(parts, ",")
+}

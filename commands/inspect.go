@@ -1,0 +1,63 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// InspectCmd is `tug inspect` (images, for now).
+type InspectCmd struct {
+	Format string   `short:"f" help:"Format output using a Go template." placeholder:"STRING"`
+	Type   string   `help:"Only inspect objects of this type." enum:"image," default:""`
+	Refs   []string `arg:"" name:"NAME|ID" help:"Images to inspect."`
+}
+
+// Run prints a JSON array (or one template line per object), like Docker;
+// exits 1 if any object was not found, after printing the others.
+func (c *InspectCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	var out []any
+	var failed []string
+	for _, ref := range c.Refs {
+		info, err := store.Inspect(ref)
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("Error: No such object: %s", ref))
+			continue
+		}
+		out = append(out, info)
+	}
+	if c.Format != "" {
+		f, err := NewFormatter(env.Stdout, c.Format, nil)
+		if err != nil {
+			return err
+		}
+		for _, o := range out {
+			if err := f.Write(o); err != nil {
+				return err
+			}
+		}
+		if err := f.Flush(); err != nil {
+			return err
+		}
+	} else {
+		if out == nil {
+			out = []any{}
+		}
+		b, err := json.MarshalIndent(out, "", "    ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, string(b))
+	}
+	for _, f := range failed {
+		fmt.Fprintln(env.Stderr, f)
+	}
+	if len(failed) > 0 {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+// Package commands is tug's command line: kong structs that turn flags into
+// one library call and print the result. It is the only package that prints
+// or chooses exit codes.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/sirupsen/logrus"
+)
+
+// Globals are the flags every command takes.
+type Globals struct {
+	Root          string `name:"root" help:"Storage root directory (default: Podman's for this user)." placeholder:"DIR"`
+	RunRoot       string `name:"runroot" help:"Storage state directory (default: Podman's for this user)." placeholder:"DIR"`
+	StorageDriver string `name:"storage-driver" help:"Storage driver: overlay or vfs (default: from storage.conf, else overlay when it works)." placeholder:"NAME"`
+	LogLevel      string `name:"log-level" short:"l" help:"Log level: debug, info, warn, error." enum:"debug,info,warn,error" default:"warn"`
+	Debug         bool   `name:"debug" short:"D" help:"Debug output: logs and the chain of causes of an error."`
+}
+
+// CLI is tug's grammar.
+type CLI struct {
+	Globals
+
+	Pull    PullCmd    `cmd:"" help:"Download an image from a registry."`
+	Images  ImagesCmd  `cmd:"" help:"List images."`
+	Tag     TagCmd     `cmd:"" help:"Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."`
+	Rmi     RmiCmd     `cmd:"" help:"Remove one or more images."`
+	Inspect InspectCmd `cmd:"" help:"Return low-level information on images."`
+	Info    InfoCmd    `cmd:"" help:"Display system-wide information."`
+	Version VersionCmd `cmd:"" help:"Show the tug version information."`
+}
+
+// ExitError carries an exit code; a nil Err exits without a message (the
+// message was already printed, e.g. by tug's user namespace child).
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode implements kong.ExitCoder.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+// Main parses args (without the program name) and runs the command; it
+// returns the process exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, args, os.Stdout, os.Stderr)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cli CLI
+	env := &Env{Stdout: stdout, Stderr: stderr, Args: append([]string{os.Args[0]}, args...)}
+	parser, err := kong.New(&cli,
+		kong.Name("tug"),
+		kong.Description("Build, ship and run containers: one binary, no daemon, no root."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitPanic(code)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.BindFor[context.Context](ctx),
+		kong.Bind(env),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 125
+	}
+	code, done := func() (code int, done bool) {
+		// kong's own exits (--help, --version) come as panics so that
+		// deferred cleanup still runs.
+		defer func() {
+			if r := recover(); r != nil {
+				if c, ok := r.(exitPanic); ok {
+					code, done = int(c), true
+					return
+				}
+				panic(r)
+			}
+		}()
+		kctx, err := parser.Parse(args)
+		if err != nil {
+			// Docker exits 125 on usage errors; kong would exit 80.
+			fmt.Fprintf(stderr, "Error: %v\nSee 'tug --help'.\n", err)
+			return 125, true
+		}
+		env.Globals = &cli.Globals
+		configureLogging(&cli.Globals, stderr)
+		err = kctx.Run()
+		env.close()
+		if err != nil {
+			return report(stderr, err, cli.Debug), true
+		}
+		return 0, true
+	}()
+	if done {
+		return code
+	}
+	return 0
+}
+
+type exitPanic int
+
+// report prints err the way Docker does and returns the exit code.
+func report(w io.Writer, err error, debug bool) int {
+	code := 1
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		code = ee.Code
+		if ee.Err == nil {
+			return code
+		}
+	}
+	fmt.Fprintf(w, "Error: %s\n", oneLine(err.Error()))
+	if debug {
+		for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+			fmt.Fprintf(w, "  caused by: %s\n", oneLine(e.Error()))
+		}
+	}
+	return code
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+func configureLogging(g *Globals, w io.Writer) {
+	level := g.LogLevel
+	if g.Debug {
+		level = "debug"
+	}
+	lv, err := logrus.ParseLevel(level)
+	if err != nil {
+		lv = logrus.WarnLevel
+	}
+	logrus.SetLevel(lv)
+	logrus.SetOutput(w)
+	logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+}

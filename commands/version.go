@@ -1,0 +1,69 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Version is tug's version, set at build time with
+// -ldflags "-X github.com/tugcli/tug/commands.Version=...".
+var Version = "0.1.0-dev"
+
+// VersionCmd is `tug version`.
+type VersionCmd struct {
+	Format string `short:"f" help:"Format output using a Go template." placeholder:"STRING"`
+}
+
+type versionInfo struct {
+	Client clientVersion
+}
+
+type clientVersion struct {
+	Version   string
+	GoVersion string
+	GitCommit string
+	Os        string
+	Arch      string
+}
+
+// Run prints the version; it opens no store.
+func (c *VersionCmd) Run(ctx context.Context, env *Env) error {
+	v := versionInfo{Client: clientVersion{Version: Version, GoVersion: runtime.Version(), GitCommit: "unknown", Os: runtime.GOOS, Arch: runtime.GOARCH}}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v.Client.GitCommit = s.Value[:min(len(s.Value), 12)]
+			}
+		}
+	}
+	if c.Format != "" {
+		f, err := NewFormatter(env.Stdout, c.Format, nil)
+		if err != nil {
+			return err
+		}
+		if err := f.Write(v); err != nil {
+			return err
+		}
+		return f.Flush()
+	}
+	fmt.Fprintf(env.Stdout, "Client: tug\n Version:    %s\n Go version: %s\n Git commit: %s\n OS/Arch:    %s/%s\n",
+		v.Client.Version, v.Client.GoVersion, v.Client.GitCommit, v.Client.Os, v.Client.Arch)
+	return nil
+}
+
+func parsePlatform(s string) (v1.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return v1.Platform{}, fmt.Errorf("invalid platform %q: want os/arch[/variant], e.g. linux/arm64", s)
+	}
+	p := v1.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}

@@ -1,0 +1,474 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	digest "github.com/opencontainers/go-digest"
+	"go.podman.io/storage"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tugcli/tug/remote"
+)
+
+// Pull progress events, per layer, in Docker's words.
+const (
+	StatusExists     = "Already exists"
+	StatusWaiting    = "Waiting"
+	StatusDownload   = "Downloading"
+	StatusDownloaded = "Download complete"
+	StatusExtracting = "Extracting"
+	StatusComplete   = "Pull complete"
+)
+
+// PullEvent reports progress on one layer.
+type PullEvent struct {
+	Layer   string // short id: the first 12 hex digits of the blob digest
+	Status  string
+	Current int64
+	Total   int64
+}
+
+// PullOptions tune a pull.
+type PullOptions struct {
+	Remote remote.Options
+	// Jobs is how many layers download at once (default 6, as Podman).
+	Jobs int
+	// Progress, if set, is called from several goroutines, one event at a time per layer.
+	Progress func(PullEvent)
+}
+
+// PullResult is what a pull stored.
+type PullResult struct {
+	Image *Image
+	// Name is the name the image was stored under.
+	Name string
+	// Digest is the digest the reference resolved to (the index's, if any).
+	Digest string
+	// UpToDate is true when the image was already complete in the store.
+	UpToDate bool
+}
+
+// Pull fetches ref for this platform and stores it under its canonical
+// name. Layers already in the store are not fetched; the others download in
+// parallel, each verified against its digest and its diff id before
+// anything is stored. The image record is written last, so a pull that is
+// killed leaves no half image.
+func (s *Store) Pull(ctx context.Context, refStr string, o PullOptions) (*PullResult, error) {
+	if o.Jobs <= 0 {
+		o.Jobs = 6
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(PullEvent) {}
+	}
+	client := remote.NewClient(o.Remote)
+	ref, err := client.Reference(refStr)
+	if err != nil {
+		return nil, err
+	}
+	res, err := client.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	img := res.Image
+	rawCfg, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("fetching image config of %s: %w", refStr, err)
+	}
+	cfgDigest, err := img.ConfigName()
+	if err != nil {
+		return nil, fmt.Errorf("reading config digest of %s: %w", refStr, err)
+	}
+	if sum := sha256.Sum256(rawCfg); hex.EncodeToString(sum[:]) != cfgDigest.Hex {
+		return nil, fmt.Errorf("image config of %s does not match its digest %s: refusing to store it", refStr, cfgDigest)
+	}
+	var cfg v1.ConfigFile
+	if err := json.Unmarshal(rawCfg, &cfg); err != nil {
+		return nil, fmt.Errorf("decoding image config of %s: %w", refStr, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("reading layers of %s: %w", refStr, err)
+	}
+	diffIDs := cfg.RootFS.DiffIDs
+	if len(diffIDs) != len(layers) {
+		return nil, fmt.Errorf("image %s is malformed: its manifest has %d layers but its config lists %d diff ids", refStr, len(layers), len(diffIDs))
+	}
+
+	name := remote.Canonical(ref)
+	result := &PullResult{Name: name, Digest: res.ManifestDigest.String()}
+	if res.IndexDigest != nil {
+		result.Digest = res.IndexDigest.String()
+	}
+
+	ids := ChainIDs(diffIDs)
+	if existing, err := s.s.Image(cfgDigest.Hex); err == nil && s.layersPresent(existing.TopLayer) {
+		for _, l := range layers {
+			if d, err := l.Digest(); err == nil {
+				progress(PullEvent{Layer: shortHex(d.Hex), Status: StatusExists})
+			}
+		}
+		if err := s.recordPull(existing.ID, name, res); err != nil {
+			return nil, err
+		}
+		result.UpToDate = true
+		result.Image, err = s.imageByID(existing.ID)
+		return result, err
+	}
+
+	tmp, err := s.tempDir("pull")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	type fetched struct {
+		path   string
+		digest v1.Hash
+		size   int64
+		diffID v1.Hash
+	}
+	files := make([]*fetched, len(layers))
+	stored := make([]bool, len(layers))
+	ready := make([]chan struct{}, len(layers))
+	g, gctx := errgroup.WithContext(ctx)
+	slots := make(chan struct{}, o.Jobs)
+	for i, l := range layers {
+		ready[i] = make(chan struct{})
+		d, err := l.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("reading layer digest of %s: %w", refStr, err)
+		}
+		short := shortHex(d.Hex)
+		if _, err := s.s.Layer(ids[i]); err == nil {
+			progress(PullEvent{Layer: short, Status: StatusExists})
+			stored[i] = true
+			close(ready[i])
+			continue
+		}
+		progress(PullEvent{Layer: short, Status: StatusWaiting})
+		size, _ := l.Size()
+		g.Go(func() error {
+			defer close(ready[i])
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-gctx.Done():
+				return nil
+			}
+			path := filepath.Join(tmp, strconv.Itoa(i))
+			diffID, err := download(gctx, l, path, func(n int64) {
+				progress(PullEvent{Layer: short, Status: StatusDownload, Current: n, Total: size})
+			})
+			if err != nil {
+				return fmt.Errorf("fetching layer %s of %s: %w", d, refStr, err)
+			}
+			if diffID != diffIDs[i] {
+				return fmt.Errorf("layer %s of %s decompresses to %s, but the image config says %s: refusing to store it", d, refStr, diffID, diffIDs[i])
+			}
+			progress(PullEvent{Layer: short, Status: StatusDownloaded, Current: size, Total: size})
+			files[i] = &fetched{path: path, digest: d, size: size, diffID: diffID}
+			return nil
+		})
+	}
+
+	// Apply in order as downloads finish; storage needs each layer's parent.
+	applyErr := func() error {
+		parent := ""
+		for i := range layers {
+			select {
+			case <-ready[i]:
+			case <-gctx.Done():
+				return nil // the download error is reported by g.Wait
+			}
+			f := files[i]
+			if f == nil && !stored[i] {
+				return nil // its download failed: g.Wait reports why
+			}
+			if f != nil {
+				if err := s.putLayer(ids[i], parent, f.path, f.digest, f.size, f.diffID, func(st string) {
+					progress(PullEvent{Layer: shortHex(f.digest.Hex), Status: st, Current: f.size, Total: f.size})
+				}); err != nil {
+					return fmt.Errorf("storing layer %s of %s: %w", f.digest, refStr, err)
+				}
+			}
+			parent = ids[i]
+		}
+		return nil
+	}()
+	waitErr := g.Wait()
+	if err := errors.Join(waitErr, applyErr); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pulling %s: %w", refStr, ctx.Err())
+		}
+		return nil, err
+	}
+	top := ""
+	if len(ids) > 0 {
+		top = ids[len(ids)-1]
+	}
+	id, err := s.createImage(cfgDigest, rawCfg, cfg.Created.Time, top, name, res)
+	if err != nil {
+		return nil, err
+	}
+	result.Image, err = s.imageByID(id)
+	return result, err
+}
+
+// putLayer stores one downloaded layer, tolerating another tug or Podman
+// having stored the same layer meanwhile.
+func (s *Store) putLayer(id, parent, path string, d v1.Hash, size int64, diffID v1.Hash, status func(string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	status(StatusExtracting)
+	_, _, err = s.s.PutLayer(id, parent, nil, "", false, &storage.LayerOptions{
+		OriginalDigest:     digest.Digest(d.String()),
+		OriginalSize:       &size,
+		UncompressedDigest: digest.Digest(diffID.String()),
+	}, f)
+	if errors.Is(err, storage.ErrDuplicateID) {
+		err = nil
+	}
+	if err != nil {
+		return rewrite(err)
+	}
+	status(StatusComplete)
+	return nil
+}
+
+// createImage writes the image record with Podman's conventions: id =
+// config digest, config and manifests as big data under Podman's keys.
+func (s *Store) createImage(cfgDigest v1.Hash, rawCfg []byte, created time.Time, top, name string, res *remote.Resolved) (string, error) {
+	id := cfgDigest.Hex
+	big := []storage.ImageBigDataOption{{Key: cfgDigest.String(), Data: rawCfg, Digest: digest.Digest(cfgDigest.String())}}
+	big = append(big, manifestBigData(res)...)
+	digests := []digest.Digest{digest.Digest(res.ManifestDigest.String())}
+	if res.IndexDigest != nil {
+		digests = append(digests, digest.Digest(res.IndexDigest.String()))
+	}
+	_, err := s.s.CreateImage(id, []string{name}, top, "", &storage.ImageOptions{
+		CreationDate: created,
+		Digest:       digests[0],
+		Digests:      digests,
+		BigData:      big,
+	})
+	if errors.Is(err, storage.ErrDuplicateID) {
+		return id, s.recordPull(id, name, res)
+	}
+	if err != nil {
+		return "", fmt.Errorf("recording image %s: %w", name, err)
+	}
+	return id, nil
+}
+
+func manifestBigData(res *remote.Resolved) []storage.ImageBigDataOption {
+	md := digest.Digest(res.ManifestDigest.String())
+	big := []storage.ImageBigDataOption{
+		{Key: storage.ImageDigestBigDataKey, Data: res.RawManifest, Digest: md},
+		{Key: manifestKey(md), Data: res.RawManifest, Digest: md},
+	}
+	if res.IndexDigest != nil {
+		id := digest.Digest(res.IndexDigest.String())
+		big = append(big, storage.ImageBigDataOption{Key: manifestKey(id), Data: res.RawIndex, Digest: id})
+	}
+	return big
+}
+
+func manifestKey(d digest.Digest) string {
+	return storage.ImageDigestManifestBigDataNamePrefix + "-" + d.String()
+}
+
+// recordPull adds the name and the manifests of a pull to an image that is
+// already stored.
+func (s *Store) recordPull(id, name string, res *remote.Resolved) error {
+	for _, b := range manifestBigData(res) {
+		if b.Key == storage.ImageDigestBigDataKey {
+			continue // keep the manifest the image was first stored with
+		}
+		if err := s.s.SetImageBigData(id, b.Key, b.Data, func([]byte) (digest.Digest, error) { return b.Digest, nil }); err != nil {
+			return fmt.Errorf("recording manifest of %s: %w", name, err)
+		}
+	}
+	if err := s.s.AddNames(id, []string{name}); err != nil {
+		return fmt.Errorf("naming image %s: %w", name, err)
+	}
+	return nil
+}
+
+// layersPresent reports whether a layer and all its parents are stored.
+func (s *Store) layersPresent(id string) bool {
+	for id != "" {
+		l, err := s.s.Layer(id)
+		if err != nil {
+			return false
+		}
+		id = l.Parent
+	}
+	return true
+}
+
+// ChainIDs gives the storage layer ids for a list of diff ids, as Podman
+// computes them: the first layer's id is its diff id, each later one
+// sha256(parent id + "+" + diff id).
+func ChainIDs(diffIDs []v1.Hash) []string {
+	ids := make([]string, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			ids[i] = d.Hex
+			continue
+		}
+		sum := sha256.Sum256([]byte(ids[i-1] + "+" + d.Hex))
+		ids[i] = hex.EncodeToString(sum[:])
+	}
+	return ids
+}
+
+// download writes a layer's blob to path while decompressing it on the fly
+// to compute its diff id. go-containerregistry fails the read at EOF if the
+// blob does not match its digest or size.
+func download(ctx context.Context, l v1.Layer, path string, seen func(int64)) (v1.Hash, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer f.Close()
+
+	pr, pw := io.Pipe()
+	type sum struct {
+		h   v1.Hash
+		err error
+	}
+	done := make(chan sum, 1)
+	go func() {
+		h, err := diffID(pr)
+		pr.CloseWithError(err)
+		done <- sum{h, err}
+	}()
+	counter := &countingWriter{seen: seen}
+	_, err = io.Copy(io.MultiWriter(f, pw, counter), &ctxReader{ctx: ctx, r: rc})
+	pw.CloseWithError(err)
+	d := <-done
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if d.err != nil {
+		return v1.Hash{}, fmt.Errorf("decompressing: %w", d.err)
+	}
+	return d.h, f.Close()
+}
+
+// diffID hashes the uncompressed content of a gzip, zstd or plain tar stream.
+func diffID(r io.Reader) (v1.Hash, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	magic, _ := br.Peek(4)
+	var src io.Reader = br
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		defer zr.Close()
+		src = zr
+	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		defer zr.Close()
+		src = zr
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, src); err != nil {
+		return v1.Hash{}, err
+	}
+	// Drain trailing bytes so the writer never blocks.
+	_, _ = io.Copy(io.Discard, br)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+type countingWriter struct {
+	n    int64
+	last time.Time
+	seen func(int64)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	if now := time.Now(); now.Sub(c.last) > 100*time.Millisecond {
+		c.last = now
+		c.seen(c.n)
+	}
+	return len(p), nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// tempDir makes a scratch directory in the graph root (same filesystem as
+// the layers) and removes those left behind by tug processes that died.
+func (s *Store) tempDir(kind string) (string, error) {
+	base := filepath.Join(s.s.GraphRoot(), "tug-tmp")
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return "", fmt.Errorf("creating %s: %w", base, err)
+	}
+	entries, _ := os.ReadDir(base)
+	for _, e := range entries {
+		// Names are KIND-PID-RANDOM; a dead PID's directory is stale.
+		parts := strings.Split(e.Name(), "-")
+		if len(parts) == 3 {
+			if pid, err := strconv.Atoi(parts[1]); err == nil && !processAlive(pid) {
+				os.RemoveAll(filepath.Join(base, e.Name()))
+			}
+		}
+	}
+	dir, err := os.MkdirTemp(base, fmt.Sprintf("%s-%d-", kind, os.Getpid()))
+	if err != nil {
+		return "", fmt.Errorf("creating scratch directory in %s: %w", base, err)
+	}
+	return dir, nil
+}
+
+func processAlive(pid int) bool {
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	return err == nil
+}
+
+func shortHex(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,170 @@
+// Package image is tug's local image store: go.podman.io/storage opened with
+// Podman's paths and record conventions, so Podman and tug see one set of
+// images. It is the only package that imports storage.
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.podman.io/storage"
+	"go.podman.io/storage/types"
+	"golang.org/x/sys/unix"
+)
+
+// Options choose the store; zero values mean Podman's defaults for the
+// user (storage.conf included).
+type Options struct {
+	GraphRoot string
+	RunRoot   string
+	Driver    string
+	// IgnoreChownErrors makes layers whose files belong to ids the user
+	// namespace cannot map unpack owned by root instead of failing, as
+	// Podman's ignore_chown_errors does; tug sets it for single-id mapping.
+	IgnoreChownErrors bool
+}
+
+// Store is the local image store.
+type Store struct {
+	s storage.Store
+}
+
+// Open opens the store. For an unprivileged user it must run inside tug's
+// user namespace: storage decides there whether native overlay works and
+// records that choice in the graph root for good.
+func Open(o Options) (*Store, error) {
+	def, err := types.DefaultStoreOptions()
+	if err != nil {
+		return nil, fmt.Errorf("reading storage configuration (storage.conf): %w", err)
+	}
+	opts := def
+	if o.GraphRoot != "" {
+		opts.GraphRoot = o.GraphRoot
+	}
+	if o.RunRoot != "" {
+		opts.RunRoot = o.RunRoot
+	}
+	if o.Driver != "" {
+		opts.GraphDriverName = o.Driver
+		// Options written for another driver would be refused by this one.
+		var keep []string
+		for _, opt := range opts.GraphDriverOptions {
+			if strings.HasPrefix(opt, o.Driver+".") {
+				keep = append(keep, opt)
+			}
+		}
+		opts.GraphDriverOptions = keep
+	}
+	if o.IgnoreChownErrors {
+		opts.GraphDriverOptions = append(opts.GraphDriverOptions,
+			"overlay.ignore_chown_errors=true", "vfs.ignore_chown_errors=true")
+	}
+	for _, dir := range []string{opts.GraphRoot, opts.RunRoot} {
+		if err := checkWritableDir(dir); err != nil {
+			return nil, err
+		}
+	}
+	s, err := getStore(opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening image store %s (driver %q): %w", opts.GraphRoot, opts.GraphDriverName, rewrite(err))
+	}
+	return &Store{s: s}, nil
+}
+
+// getStore calls storage.GetStore, turning its panics (it panics when a
+// lock file cannot be opened) into errors.
+func getStore(opts types.StoreOptions) (s storage.Store, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return storage.GetStore(opts)
+}
+
+// checkWritableDir fails with the path and the fix when dir, or the nearest
+// existing parent it would be created in, cannot be written by us.
+func checkWritableDir(dir string) error {
+	d := dir
+	for {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return nil
+		}
+		d = parent
+	}
+	if err := unix.Access(d, unix.W_OK|unix.X_OK); err != nil {
+		owner := ""
+		var st unix.Stat_t
+		if unix.Stat(d, &st) == nil {
+			owner = fmt.Sprintf(" (owned by uid %d, mode %o)", st.Uid, st.Mode&0o7777)
+		}
+		return fmt.Errorf("store directory %s is not writable%s: %w: fix its ownership or pass --root and --runroot to use another directory", d, owner, err)
+	}
+	return nil
+}
+
+// rewrite replaces advice that names Podman with advice for tug.
+func rewrite(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "podman system migrate") || strings.Contains(msg, "insufficient UIDs or GIDs") {
+		return fmt.Errorf("%s: the image has files owned by ids this user namespace does not map; add a subordinate id range for your user to /etc/subuid and /etc/subgid (sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER)", firstLine(msg))
+	}
+	return err
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// Close releases the store, unmounting what this process mounted.
+func (s *Store) Close() error {
+	_, err := s.s.Shutdown(false)
+	return err
+}
+
+// StoreInfo describes the store for `tug info`.
+type StoreInfo struct {
+	GraphRoot    string
+	RunRoot      string
+	Driver       string
+	DriverStatus [][2]string
+	Images       int
+	Containers   int
+}
+
+// Info reports where the store is and how it is kept.
+func (s *Store) Info() (StoreInfo, error) {
+	info := StoreInfo{GraphRoot: s.s.GraphRoot(), RunRoot: s.s.RunRoot(), Driver: s.s.GraphDriverName()}
+	st, err := s.s.Status()
+	if err != nil {
+		return info, fmt.Errorf("reading storage driver status: %w", err)
+	}
+	info.DriverStatus = st
+	imgs, err := s.s.Images()
+	if err != nil {
+		return info, fmt.Errorf("listing images: %w", err)
+	}
+	info.Images = len(imgs)
+	ctrs, err := s.s.Containers()
+	if err != nil {
+		return info, fmt.Errorf("listing containers: %w", err)
+	}
+	info.Containers = len(ctrs)
+	return info, nil
+}
+
+// ErrNotFound is returned when no image matches a reference.
+var ErrNotFound = errors.New("no such image")

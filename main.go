@@ -1,0 +1,29 @@
+// Command tug builds, ships and runs containers: one static binary, no
+// daemon, no root.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"go.podman.io/storage/pkg/reexec"
+
+	"github.com/tugcli/tug/commands"
+	rt "github.com/tugcli/tug/runtime"
+)
+
+func main() {
+	// 1. Helper roles chosen by argv[0]: storage's re-exec'd layer appliers.
+	if reexec.Init() {
+		return
+	}
+	// 2. The child side of tug's user namespace entry (see runtime).
+	if exit, code, err := rt.EnterUserNamespaceRole(); exit {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		}
+		os.Exit(code)
+	}
+	// 3. The CLI, in-process.
+	os.Exit(commands.Main(os.Args[1:]))
+}

@@ -1,0 +1,274 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	stdruntime "runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"go.podman.io/storage/pkg/idtools"
+	"golang.org/x/sys/unix"
+)
+
+// The environment of the re-exec'd child. The three _CONTAINERS_ names are
+// the ones Podman's own re-exec sets: go.podman.io/storage reads them to
+// decide that the process is rootless and whose per-user storage to open.
+const (
+	envStage       = "_TUG_USERNS_STAGE"
+	envConfigured  = "_CONTAINERS_USERNS_CONFIGURED"
+	envRootlessUID = "_CONTAINERS_ROOTLESS_UID"
+	envRootlessGID = "_CONTAINERS_ROOTLESS_GID"
+)
+
+// syncFD is the child's end of the pipe on which the parent says the id maps
+// are written (ExtraFiles[0] becomes fd 3).
+const syncFD = 3
+
+// IDMap is one line of a uid_map or gid_map: Size ids starting at ContainerID
+// inside the namespace are HostID... outside it.
+type IDMap struct {
+	ContainerID, HostID, Size int
+}
+
+// UserNamespace is what tug will set up for an unprivileged user: who the
+// user is, the maps it will write and, when it has to fall back to mapping
+// the user alone, the warning that says so and how to fix it.
+type UserNamespace struct {
+	User     string
+	UID, GID int
+	UIDMap   []IDMap
+	GIDMap   []IDMap
+	// Warning is non-empty when only the user's own id can be mapped.
+	Warning string
+
+	newuidmap, newgidmap string
+}
+
+// InUserNamespace reports whether this process is tug's re-exec'd child:
+// uid 0 inside the user namespace that tug made for an unprivileged user.
+func InUserNamespace() bool {
+	return os.Getenv(envConfigured) != "" && os.Geteuid() == 0
+}
+
+// NeedsUserNamespace reports whether a command that touches the store must
+// first re-exec itself into a user namespace.
+func NeedsUserNamespace() bool {
+	return os.Geteuid() != 0 && !InUserNamespace()
+}
+
+// SingleIDMapping reports whether the current user namespace maps only one
+// id (tug's fallback when there is no subordinate range or no newuidmap).
+// Outside a user namespace it is false.
+func SingleIDMapping() bool {
+	if !InUserNamespace() {
+		return false
+	}
+	m, err := ReadIDMap("/proc/self/uid_map")
+	return err == nil && len(m) == 1 && m[0].Size == 1
+}
+
+// ReadIDMap parses a /proc/PID/uid_map or gid_map file.
+func ReadIDMap(path string) ([]IDMap, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []IDMap
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		var m IDMap
+		var e1, e2, e3 error
+		m.ContainerID, e1 = strconv.Atoi(f[0])
+		m.HostID, e2 = strconv.Atoi(f[1])
+		m.Size, e3 = strconv.Atoi(f[2])
+		if err := errors.Join(e1, e2, e3); err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", path, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// PlanUserNamespace works out the id maps for the calling user the way
+// Podman does: the user is 0 inside, its subordinate ranges from /etc/subuid
+// and /etc/subgid follow from 1. Without a range, or without newuidmap and
+// newgidmap, only the user is mapped and Warning says what to install or add.
+func PlanUserNamespace() (*UserNamespace, error) {
+	uid, gid := os.Getuid(), os.Getgid()
+	ns := &UserNamespace{UID: uid, GID: gid, User: strconv.Itoa(uid)}
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		ns.User = u.Username
+	}
+	self := []IDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+	selfG := []IDMap{{ContainerID: 0, HostID: gid, Size: 1}}
+	ns.UIDMap, ns.GIDMap = self, selfG
+
+	var missing []string
+	var err error
+	if ns.newuidmap, err = exec.LookPath("newuidmap"); err != nil {
+		missing = append(missing, "newuidmap")
+	}
+	if ns.newgidmap, err = exec.LookPath("newgidmap"); err != nil {
+		missing = append(missing, "newgidmap")
+	}
+	if len(missing) > 0 {
+		ns.Warning = fmt.Sprintf("%s not found: using single-id mapping (every file in an image is owned by you, chown is ignored); install the 'uidmap' package to map subordinate ids", strings.Join(missing, " and "))
+		return ns, nil
+	}
+	sub, err := idtools.NewIDMappings(ns.User, ns.User)
+	if err != nil {
+		ns.Warning = fmt.Sprintf("no subordinate ids for user %s in /etc/subuid and /etc/subgid: using single-id mapping (every file in an image is owned by you, chown is ignored); to map more ids run 'sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s'", ns.User, ns.User)
+		return ns, nil
+	}
+	for _, m := range sub.UIDs() {
+		ns.UIDMap = append(ns.UIDMap, IDMap{ContainerID: m.ContainerID + 1, HostID: m.HostID, Size: m.Size})
+	}
+	for _, m := range sub.GIDs() {
+		ns.GIDMap = append(ns.GIDMap, IDMap{ContainerID: m.ContainerID + 1, HostID: m.HostID, Size: m.Size})
+	}
+	return ns, nil
+}
+
+// Run re-executes this binary with the same arguments in a new user and
+// mount namespace, writes the id maps, lets the child go on, and returns its
+// exit status. The child's CLI runs as uid 0 inside; see EnterUserNamespaceRole.
+func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("creating user namespace sync pipe: %w", err)
+	}
+	defer w.Close()
+
+	cmd := exec.Command("/proc/self/exe", args[1:]...)
+	cmd.Args[0] = args[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{r}
+	cmd.Env = append(os.Environ(),
+		envStage+"=1",
+		envConfigured+"=done",
+		envRootlessUID+"="+strconv.Itoa(ns.UID),
+		envRootlessGID+"="+strconv.Itoa(ns.GID),
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		// The child dies with us. Pdeathsig follows the thread that forked,
+		// so that thread stays locked until the child is reaped.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	stdruntime.LockOSThread()
+	defer stdruntime.UnlockOSThread()
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		return 0, fmt.Errorf("creating a user namespace: %w (are unprivileged user namespaces allowed? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)", err)
+	}
+	r.Close()
+
+	if err := ns.writeMaps(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0, err
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			_ = cmd.Process.Signal(s)
+		}
+	}()
+
+	if _, err := w.Write([]byte{1}); err != nil {
+		return 0, fmt.Errorf("releasing user namespace child: %w", err)
+	}
+	w.Close()
+
+	err = cmd.Wait()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		if st, ok := exitErr.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			return 128 + int(st.Signal()), nil
+		}
+		return exitErr.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("waiting for user namespace child: %w", err)
+	}
+	return 0, nil
+}
+
+// writeMaps writes the child's uid and gid maps: through the setuid helpers
+// for a subordinate range, or directly for the user alone (the kernel lets a
+// process map its own ids into a child namespace).
+func (ns *UserNamespace) writeMaps(pid int) error {
+	if len(ns.UIDMap) > 1 {
+		if err := runIDMapHelper(ns.newuidmap, "/etc/subuid", pid, ns.UIDMap); err != nil {
+			return err
+		}
+		return runIDMapHelper(ns.newgidmap, "/etc/subgid", pid, ns.GIDMap)
+	}
+	proc := "/proc/" + strconv.Itoa(pid)
+	if err := os.WriteFile(proc+"/setgroups", []byte("deny"), 0); err != nil {
+		return fmt.Errorf("writing %s/setgroups: %w", proc, err)
+	}
+	if err := os.WriteFile(proc+"/uid_map", []byte(fmt.Sprintf("0 %d 1", ns.UID)), 0); err != nil {
+		return fmt.Errorf("writing %s/uid_map: %w", proc, err)
+	}
+	if err := os.WriteFile(proc+"/gid_map", []byte(fmt.Sprintf("0 %d 1", ns.GID)), 0); err != nil {
+		return fmt.Errorf("writing %s/gid_map: %w", proc, err)
+	}
+	return nil
+}
+
+func runIDMapHelper(helper, subidFile string, pid int, maps []IDMap) error {
+	args := []string{strconv.Itoa(pid)}
+	for _, m := range maps {
+		args = append(args, strconv.Itoa(m.ContainerID), strconv.Itoa(m.HostID), strconv.Itoa(m.Size))
+	}
+	out, err := exec.Command(helper, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("writing id map with %s %s: %w: %s (%s must be setuid root or have file capabilities, and %s must give you that range)",
+			helper, strings.Join(args, " "), err, strings.TrimSpace(string(out)), helper, subidFile)
+	}
+	return nil
+}
+
+// EnterUserNamespaceRole runs the child's side of Run before the CLI parses.
+// In stage 1 (just cloned, ids not yet mapped, no capabilities) it waits for
+// the parent, then execs itself again so that it starts over as uid 0 with a
+// full capability set in the namespace. In stage 2 it makes every mount a
+// slave of the host's, so nothing tug mounts propagates out, and returns.
+// Outside tug's re-exec it does nothing. exit is true when this process must
+// exit with code; err, if any, says why.
+func EnterUserNamespaceRole() (exit bool, code int, err error) {
+	switch os.Getenv(envStage) {
+	case "1":
+		sync := os.NewFile(syncFD, "userns-sync")
+		buf := make([]byte, 1)
+		n, _ := sync.Read(buf)
+		sync.Close()
+		if n != 1 {
+			// The parent could not write the maps; it reports why.
+			return true, 125, nil
+		}
+		os.Setenv(envStage, "2")
+		err := unix.Exec("/proc/self/exe", os.Args, os.Environ())
+		return true, 125, fmt.Errorf("re-executing tug inside its user namespace: %w", err)
+	case "2":
+		os.Unsetenv(envStage)
+		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+			return true, 125, fmt.Errorf("making mounts private to tug's mount namespace: %w", err)
+		}
+	}
+	return false, 0, nil
+}
