@@ -88,7 +88,16 @@ func (f *Formatter) Write(v any) error {
 	f.wrote = true
 	var b bytes.Buffer
 	if err := f.tmpl.Execute(&b, v); err != nil {
-		return fmt.Errorf("template: %w", err)
+		// Like docker inspect: a template written against the JSON names
+		// ({{.Id}}) is retried on the JSON form of the value.
+		generic, jerr := asJSONValue(v)
+		if jerr != nil {
+			return fmt.Errorf("template: %w", err)
+		}
+		b.Reset()
+		if err2 := f.tmpl.Execute(&b, generic); err2 != nil {
+			return fmt.Errorf("template: %w", err)
+		}
 	}
 	fmt.Fprintln(f.w, strings.TrimRight(b.String(), "\n"))
 	return nil
@@ -124,4 +133,15 @@ func (f *Formatter) Flush() error {
 		return f.tw.Flush()
 	}
 	return nil
+}
+
+func asJSONValue(v any) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return out, dec.Decode(&out)
 }

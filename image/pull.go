@@ -264,7 +264,9 @@ func (s *Store) createImage(cfgDigest v1.Hash, rawCfg []byte, created time.Time,
 	if res.IndexDigest != nil {
 		digests = append(digests, digest.Digest(res.IndexDigest.String()))
 	}
-	_, err := s.s.CreateImage(id, []string{name}, top, "", &storage.ImageOptions{
+	// The name is added afterwards: AddNames moves it from any image that
+	// has it (docker tag semantics), CreateImage would refuse.
+	_, err := s.s.CreateImage(id, nil, top, "", &storage.ImageOptions{
 		CreationDate: created,
 		Digest:       digests[0],
 		Digests:      digests,
@@ -275,6 +277,9 @@ func (s *Store) createImage(cfgDigest v1.Hash, rawCfg []byte, created time.Time,
 	}
 	if err != nil {
 		return "", fmt.Errorf("recording image %s: %w", name, err)
+	}
+	if err := s.s.AddNames(id, []string{name}); err != nil {
+		return "", fmt.Errorf("naming image %s: %w", name, err)
 	}
 	return id, nil
 }

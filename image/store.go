@@ -104,11 +104,19 @@ func checkWritableDir(dir string) error {
 		var st unix.Stat_t
 		if unix.Stat(d, &st) == nil {
 			owner = fmt.Sprintf(" (owned by uid %d, mode %o)", st.Uid, st.Mode&0o7777)
+			if st.Uid == overflowID {
+				// Inside a user namespace, unmapped owners show as the
+				// overflow id.
+				owner = fmt.Sprintf(" (owned by root or another user, mode %o)", st.Mode&0o7777)
+			}
 		}
 		return fmt.Errorf("store directory %s is not writable%s: %w: fix its ownership or pass --root and --runroot to use another directory", d, owner, err)
 	}
 	return nil
 }
+
+// overflowID is what an id outside the user namespace's maps reads as.
+const overflowID = 65534
 
 // rewrite replaces advice that names Podman with advice for tug.
 func rewrite(err error) error {
@@ -116,6 +124,9 @@ func rewrite(err error) error {
 		return nil
 	}
 	msg := err.Error()
+	if strings.Contains(msg, "several valid graphdrivers") {
+		return fmt.Errorf("%s: choose one with --storage-driver, or set driver in ~/.config/containers/storage.conf", firstLine(msg))
+	}
 	if strings.Contains(msg, "podman system migrate") || strings.Contains(msg, "insufficient UIDs or GIDs") {
 		return fmt.Errorf("%s: the image has files owned by ids this user namespace does not map; add a subordinate id range for your user to /etc/subuid and /etc/subgid (sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER)", firstLine(msg))
 	}

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,8 +79,13 @@ func TestSchemePolicy(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+	// Nothing may be sent to a private address, even if the policy broke.
+	never := &dockerSchemePolicy{next: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		t.Error("a plain HTTP request to a private address was sent")
+		return nil, errors.New("not sent")
+	})}
 	req, _ = http.NewRequest("GET", "http://10.1.2.3:5000/v2/", nil)
-	_, err := strict.RoundTrip(req)
+	_, err := never.RoundTrip(req)
 	if err == nil || !strings.Contains(err.Error(), "--tls-verify=false") {
 		t.Fatalf("plain http to 10.1.2.3 = %v, want a refusal naming --tls-verify=false", err)
 	}
@@ -90,3 +96,7 @@ func TestSchemePolicy(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
