@@ -239,6 +239,14 @@ func TestPodmanSharesTheStore(t *testing.T) {
 		t.Fatalf("podman run of tug's image: /home/user/owned is %q inside, want 1000:1000", run.Stdout)
 	}
 
+	// A container of Podman's keeps the image from being removed.
+	ctr := strings.TrimSpace(fixture.MustRun(t, u, "podman", "create", busybox, "true").Stdout)
+	inUse := tug(t, u, nil, "rmi", busybox)
+	if inUse.Code == 0 || !strings.Contains(inUse.Stderr, "in use by a container") || !strings.Contains(inUse.Stderr, ctr[:12]) {
+		t.Fatalf("rmi of an image a container uses: exit %d\n%s", inUse.Code, inUse.Stderr)
+	}
+	fixture.MustRun(t, u, "podman", "rm", ctr)
+
 	other := registry.Addr + "/podman-pulled:v1"
 	img, err := fixture.BusyboxImage()
 	if err != nil {
@@ -529,5 +537,96 @@ func TestVersionAndHelpNeedNoStore(t *testing.T) {
 	bad := tug(t, u, nil, "pull", "--nosuchflag", "x")
 	if bad.Code != 125 {
 		t.Fatalf("unknown flag exited %d, want 125", bad.Code)
+	}
+}
+
+// Several tugs pulling into one store at once, overlapping images: all
+// succeed, and each image is stored once and whole.
+func TestConcurrentPulls(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := isolated(t, u)
+	img, err := fixture.ImageWithLayers(4, 1<<20, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := registry.Addr + "/concurrent:latest"
+	if _, err := fixture.Push(img, big); err != nil {
+		t.Fatal(err)
+	}
+	refs := []string{big, busybox, big, busybox, big, big}
+	type result struct {
+		ref string
+		out []byte
+		err error
+	}
+	results := make(chan result, len(refs))
+	for _, ref := range refs {
+		go func() {
+			cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "pull", "-q", ref)...)
+			out, err := cmd.CombinedOutput()
+			results <- result{ref, out, err}
+		}()
+	}
+	for range refs {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("concurrent pull of %s: %v\n%s", r.ref, r.err, r.out)
+		}
+	}
+	images := mustTug(t, u, store, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
+	lines := strings.Split(strings.TrimSpace(images.Stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("after concurrent pulls, images lists:\n%s", images.Stdout)
+	}
+	// Each image reads back whole: inspect lists every layer.
+	layers := mustTug(t, u, store, "inspect", "-f", "{{len .RootFS.Layers}}", big)
+	if strings.TrimSpace(layers.Stdout) != "7" {
+		t.Fatalf("concurrently pulled image has %q layers, want 7", layers.Stdout)
+	}
+}
+
+// On a terminal, pull redraws one line per layer; on a pipe it prints
+// plain lines without escape codes.
+func TestPullProgressOnTerminal(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script (bsdutils) is not installed")
+	}
+	u := fixture.RootlessUser(t)
+	store := isolated(t, u)
+	cmdline := strings.Join(append(append([]string{tugBin}, store...), "pull", busybox), " ")
+	res := fixture.MustRun(t, u, "script", "-qec", cmdline, "/dev/null")
+	if !strings.Contains(res.Stdout, "\x1b[") || !strings.Contains(res.Stdout, "Pull complete") {
+		t.Fatalf("pull on a terminal shows no live progress:\n%q", res.Stdout)
+	}
+	piped := mustTug(t, u, isolated(t, u), "pull", busybox)
+	if strings.Contains(piped.Stderr, "\x1b[") {
+		t.Fatalf("pull on a pipe printed escape codes:\n%q", piped.Stderr)
+	}
+	if n := strings.Count(piped.Stderr, "Pull complete"); n != 3 {
+		t.Fatalf("pull on a pipe printed %d 'Pull complete' lines, want one per layer (3):\n%s", n, piped.Stderr)
+	}
+}
+
+// storage.conf decides the store as it does for Podman: here through
+// CONTAINERS_STORAGE_CONF, naming the driver and both roots.
+func TestStorageConfHonoured(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	dir := fixture.TempDirFor(t, u)
+	conf := filepath.Join(dir, "storage.conf")
+	body := fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n", filepath.Join(dir, "g"), filepath.Join(dir, "r"))
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u.Env = append(u.Env, "CONTAINERS_STORAGE_CONF="+conf)
+	mustTug(t, u, nil, "pull", "-q", busybox)
+	info := mustTug(t, u, nil, "info", "--format", "{{.Store.Driver}} {{.Store.GraphRoot}}")
+	if want := "vfs " + filepath.Join(dir, "g"); strings.TrimSpace(info.Stdout) != want {
+		t.Fatalf("tug info = %q, want %q", info.Stdout, want)
+	}
+	// --storage-driver and --root still win over the file.
+	over := fixture.TempDirFor(t, u)
+	info = mustTug(t, u, []string{"--root", filepath.Join(over, "g"), "--runroot", filepath.Join(over, "r"), "--storage-driver", "overlay"}, "info", "--format", "{{.Store.Driver}} {{.Store.GraphRoot}}")
+	if want := "overlay " + filepath.Join(over, "g"); strings.TrimSpace(info.Stdout) != want {
+		t.Fatalf("with flags, tug info = %q, want %q", info.Stdout, want)
 	}
 }

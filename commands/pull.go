@@ -41,9 +41,6 @@ func (c *PullCmd) Run(ctx context.Context, env *Env) error {
 		fmt.Fprintf(env.Stderr, "Pulling %s\n", c.Ref)
 	}
 	res, err := store.Pull(ctx, c.Ref, opts)
-	if pr != nil {
-		pr.finish()
-	}
 	if err != nil {
 		return err
 	}
@@ -105,5 +102,3 @@ func (p *pullProgress) redraw() {
 	}
 	p.drawn = len(p.order)
 }
-
-func (p *pullProgress) finish() {}
