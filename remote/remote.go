@@ -190,17 +190,22 @@ func (c *Client) explain(ref name.Reference, err error) error {
 			case transport.NameUnknownErrorCode:
 				return fmt.Errorf("%s: %w: repository %s not found in registry %s", Canonical(ref), ErrManifestUnknown, ref.Context().RepositoryStr(), ref.Context().RegistryStr())
 			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
-				return fmt.Errorf("%s: access denied by %s: %s (run 'tug login %s' if it needs credentials)", Canonical(ref), ref.Context().RegistryStr(), d.Message, ref.Context().RegistryStr())
+				return fmt.Errorf("%s: access denied by %s: %s (%s)", Canonical(ref), ref.Context().RegistryStr(), d.Message, loginHint(ref.Context().RegistryStr()))
 			}
 		}
 		if te.StatusCode == http.StatusNotFound {
 			return fmt.Errorf("%s: %w", Canonical(ref), ErrManifestUnknown)
 		}
 		if te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden {
-			return fmt.Errorf("%s: access denied by %s (run 'tug login %s' if it needs credentials)", Canonical(ref), ref.Context().RegistryStr(), ref.Context().RegistryStr())
+			return fmt.Errorf("%s: access denied by %s (%s)", Canonical(ref), ref.Context().RegistryStr(), loginHint(ref.Context().RegistryStr()))
 		}
 	}
 	return fmt.Errorf("%s: reaching registry %s: %w", Canonical(ref), ref.Context().RegistryStr(), err)
+}
+
+// loginHint says where credentials come from until tug has its own login.
+func loginHint(registry string) string {
+	return fmt.Sprintf("if it needs credentials, log in with 'docker login %s' or 'podman login %s': tug reads ~/.docker/config.json, $REGISTRY_AUTH_FILE and Podman's auth.json", registry, registry)
 }
 
 // dockerSchemePolicy refuses plain HTTP to any registry but a loopback one
