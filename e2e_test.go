@@ -487,6 +487,12 @@ func TestPullSurvivesSIGKILL(t *testing.T) {
 	}
 	leftovers, _ := filepath.Glob(filepath.Join(store[1], "tug-tmp", "*"))
 	if len(leftovers) != 0 {
+		for _, l := range leftovers {
+			pid := strings.Split(filepath.Base(l), "-")[1]
+			st, _ := os.ReadFile("/proc/" + pid + "/status")
+			cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			t.Logf("%s: %q %s", pid, cmd, st)
+		}
 		t.Fatalf("scratch files left after a clean pull: %v", leftovers)
 	}
 }

@@ -27,8 +27,26 @@ type Env struct {
 // returns as it is. The child runs the same command and gets here again,
 // this time inside.
 func (e *Env) Store(ctx context.Context) (*image.Store, error) {
+	return e.openStore(ctx, false)
+}
+
+// MountingStore is Store for commands that mount: as root, too, they run
+// in a mount namespace of their own, so that nothing they mount is left in
+// the host's when they end or are killed.
+func (e *Env) MountingStore(ctx context.Context) (*image.Store, error) {
+	return e.openStore(ctx, true)
+}
+
+func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) {
 	if e.store != nil {
 		return e.store, nil
+	}
+	if mounts && rt.NeedsMountNamespace() {
+		code, err := rt.RunInMountNamespace(ctx, e.Args)
+		if err != nil {
+			return nil, &ExitError{Code: 125, Err: err}
+		}
+		return nil, &ExitError{Code: code}
 	}
 	if rt.NeedsUserNamespace() {
 		ns, err := rt.PlanUserNamespace()

@@ -36,6 +36,7 @@ type CLI struct {
 	Rmi     RmiCmd     `cmd:"" help:"Remove one or more images."`
 	Inspect InspectCmd `cmd:"" help:"Return low-level information on images."`
 	Info    InfoCmd    `cmd:"" help:"Display system-wide information."`
+	Run     RunCmd     `cmd:"" help:"Create and run a new container from an image."`
 	Version VersionCmd `cmd:"" help:"Show the tug version information."`
 }
 

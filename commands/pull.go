@@ -26,34 +26,42 @@ func (c *PullCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	res, err := c.pull(ctx, env, store, env.Stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, res.Image.ID)
+	return nil
+}
+
+// pull pulls with progress on w (unless quiet); run uses it too.
+func (c *PullCmd) pull(ctx context.Context, env *Env, store *image.Store, w io.Writer) (*image.PullResult, error) {
 	opts := image.PullOptions{Remote: remote.Options{Insecure: !c.TLSVerify, UserAgent: "tug/" + Version}}
 	if c.Platform != "" {
 		p, err := parsePlatform(c.Platform)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		opts.Remote.Platform = p
 	}
-	var pr *pullProgress
 	if !c.Quiet {
-		pr = newPullProgress(env.Stderr, isTerminal(env.Stderr))
+		pr := newPullProgress(w, isTerminal(w))
 		opts.Progress = pr.event
-		fmt.Fprintf(env.Stderr, "Pulling %s\n", c.Ref)
+		fmt.Fprintf(w, "Pulling %s\n", c.Ref)
 	}
 	res, err := store.Pull(ctx, c.Ref, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !c.Quiet {
-		fmt.Fprintf(env.Stderr, "Digest: %s\n", res.Digest)
+		fmt.Fprintf(w, "Digest: %s\n", res.Digest)
 		if res.UpToDate {
-			fmt.Fprintf(env.Stderr, "Status: Image is up to date for %s\n", res.Name)
+			fmt.Fprintf(w, "Status: Image is up to date for %s\n", res.Name)
 		} else {
-			fmt.Fprintf(env.Stderr, "Status: Downloaded newer image for %s\n", res.Name)
+			fmt.Fprintf(w, "Status: Downloaded newer image for %s\n", res.Name)
 		}
 	}
-	fmt.Fprintln(env.Stdout, res.Image.ID)
-	return nil
+	return res, nil
 }
 
 // pullProgress shows one line per layer: redrawn in place on a terminal,

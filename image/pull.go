@@ -76,6 +76,7 @@ func (s *Store) Pull(ctx context.Context, refStr string, o PullOptions) (*PullRe
 	if progress == nil {
 		progress = func(PullEvent) {}
 	}
+	s.removeStaleTemp()
 	client := remote.NewClient(o.Remote)
 	ref, err := client.Reference(refStr)
 	if err != nil {
@@ -443,12 +444,22 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 }
 
 // tempDir makes a scratch directory in the graph root (same filesystem as
-// the layers) and removes those left behind by tug processes that died.
+// the layers).
 func (s *Store) tempDir(kind string) (string, error) {
 	base := filepath.Join(s.s.GraphRoot(), "tug-tmp")
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", fmt.Errorf("creating %s: %w", base, err)
 	}
+	dir, err := os.MkdirTemp(base, fmt.Sprintf("%s-%d-", kind, os.Getpid()))
+	if err != nil {
+		return "", fmt.Errorf("creating scratch directory in %s: %w", base, err)
+	}
+	return dir, nil
+}
+
+// removeStaleTemp removes scratch directories of tug processes that died.
+func (s *Store) removeStaleTemp() {
+	base := filepath.Join(s.s.GraphRoot(), "tug-tmp")
 	entries, _ := os.ReadDir(base)
 	for _, e := range entries {
 		// Names are KIND-PID-RANDOM; a dead PID's directory is stale.
@@ -459,16 +470,22 @@ func (s *Store) tempDir(kind string) (string, error) {
 			}
 		}
 	}
-	dir, err := os.MkdirTemp(base, fmt.Sprintf("%s-%d-", kind, os.Getpid()))
-	if err != nil {
-		return "", fmt.Errorf("creating scratch directory in %s: %w", base, err)
-	}
-	return dir, nil
 }
 
+// processAlive reports whether pid runs; a zombie (dead, not yet reaped
+// by whoever adopted it) does not.
 func processAlive(pid int) bool {
-	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
-	return err == nil
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	state := b[i+2]
+	return state != 'Z' && state != 'X'
 }
 
 func shortHex(h string) string {

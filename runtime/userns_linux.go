@@ -21,7 +21,11 @@ import (
 // the ones Podman's own re-exec sets: go.podman.io/storage reads them to
 // decide that the process is rootless and whose per-user storage to open.
 const (
-	envStage       = "_TUG_USERNS_STAGE"
+	envStage = "_TUG_USERNS_STAGE"
+	// envPrivateMounts marks root's re-exec into a mount namespace of its own.
+	envPrivateMounts = "_TUG_PRIVATE_MOUNTS"
+	// envParent is the pid of the tug that started the namespace child.
+	envParent      = "_TUG_PARENT_PID"
 	envConfigured  = "_CONTAINERS_USERNS_CONFIGURED"
 	envRootlessUID = "_CONTAINERS_ROOTLESS_UID"
 	envRootlessGID = "_CONTAINERS_ROOTLESS_GID"
@@ -61,6 +65,25 @@ func InUserNamespace() bool {
 // first re-exec itself into a user namespace.
 func NeedsUserNamespace() bool {
 	return os.Geteuid() != 0 && !InUserNamespace()
+}
+
+// NeedsMountNamespace reports whether root must re-exec into a mount
+// namespace of its own before mounting, so that nothing it mounts outlives
+// it in the host's namespace, even if it is killed.
+func NeedsMountNamespace() bool {
+	return os.Geteuid() == 0 && !InUserNamespace() && os.Getenv(envPrivateMounts) == ""
+}
+
+// RunInMountNamespace re-executes this binary with the same arguments in a
+// new mount namespace (root only; rootless tug has one with its user
+// namespace) and returns its exit status.
+func RunInMountNamespace(ctx context.Context, args []string) (int, error) {
+	cmd := exec.Command("/proc/self/exe", args[1:]...)
+	cmd.Args[0] = args[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), envPrivateMounts+"=1", envStage+"=2", envParent+"="+strconv.Itoa(os.Getpid()))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	return runChild(cmd, func(int) error { return nil })
 }
 
 // SingleIDMapping reports whether the current user namespace maps only one
@@ -147,6 +170,7 @@ func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("creating user namespace sync pipe: %w", err)
 	}
+	defer r.Close()
 	defer w.Close()
 
 	cmd := exec.Command("/proc/self/exe", args[1:]...)
@@ -155,30 +179,43 @@ func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
 	cmd.ExtraFiles = []*os.File{r}
 	cmd.Env = append(os.Environ(),
 		envStage+"=1",
+		envParent+"="+strconv.Itoa(os.Getpid()),
 		envConfigured+"=done",
 		envRootlessUID+"="+strconv.Itoa(ns.UID),
 		envRootlessGID+"="+strconv.Itoa(ns.GID),
 	)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
-		// The child dies with us. Pdeathsig follows the thread that forked,
-		// so that thread stays locked until the child is reaped.
+		// The child dies with us.
 		Pdeathsig: syscall.SIGKILL,
 	}
+	return runChild(cmd, func(pid int) error {
+		r.Close()
+		if err := ns.writeMaps(pid); err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte{1}); err != nil {
+			return fmt.Errorf("releasing user namespace child: %w", err)
+		}
+		return w.Close()
+	})
+}
+
+// runChild starts cmd, lets started prepare it, forwards signals to it and
+// returns its exit status (128+N when killed by signal N).
+func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
+	// Pdeathsig follows the thread that forked: it stays locked until the
+	// child is reaped.
 	stdruntime.LockOSThread()
 	defer stdruntime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
-		r.Close()
-		return 0, fmt.Errorf("creating a user namespace: %w (are unprivileged user namespaces allowed? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)", err)
+		return 0, fmt.Errorf("creating a namespace for tug: %w (are unprivileged user namespaces allowed? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)", err)
 	}
-	r.Close()
-
-	if err := ns.writeMaps(cmd.Process.Pid); err != nil {
+	if err := started(cmd.Process.Pid); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return 0, err
 	}
-
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
@@ -187,13 +224,7 @@ func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
 			_ = cmd.Process.Signal(s)
 		}
 	}()
-
-	if _, err := w.Write([]byte{1}); err != nil {
-		return 0, fmt.Errorf("releasing user namespace child: %w", err)
-	}
-	w.Close()
-
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		if st, ok := exitErr.Sys().(syscall.WaitStatus); ok && st.Signaled() {
@@ -202,7 +233,7 @@ func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
 		return exitErr.ExitCode(), nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("waiting for user namespace child: %w", err)
+		return 0, fmt.Errorf("waiting for tug's namespace child: %w", err)
 	}
 	return 0, nil
 }
@@ -266,6 +297,15 @@ func EnterUserNamespaceRole() (exit bool, code int, err error) {
 		return true, 125, fmt.Errorf("re-executing tug inside its user namespace: %w", err)
 	case "2":
 		os.Unsetenv(envStage)
+		// Gaining capabilities on exec cleared the parent-death signal:
+		// set it again, then make sure the parent did not die meanwhile.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+			return true, 125, &os.SyscallError{Syscall: "prctl(PR_SET_PDEATHSIG)", Err: err}
+		}
+		if strconv.Itoa(os.Getppid()) != os.Getenv(envParent) {
+			return true, 125, nil
+		}
+		os.Unsetenv(envParent)
 		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 			return true, 125, fmt.Errorf("making mounts private to tug's mount namespace: %w", err)
 		}

@@ -1,0 +1,568 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+
+	"github.com/docker/go-units"
+	"github.com/moby/profiles/seccomp"
+
+	"github.com/tugcli/tug/image"
+	rt "github.com/tugcli/tug/runtime"
+)
+
+// RunCmd is `tug run`.
+type RunCmd struct {
+	Interactive bool     `short:"i" help:"Keep STDIN open."`
+	TTY         bool     `short:"t" help:"Allocate a pseudo-TTY."`
+	Rm          bool     `help:"Remove the container when it exits."`
+	Name        string   `help:"Assign a name to the container."`
+	Env         []string `short:"e" sep:"none" help:"Set environment variables (KEY=VALUE, or KEY to take it from here)."`
+	EnvFile     []string `name:"env-file" sep:"none" help:"Read environment variables from a file." placeholder:"FILE"`
+	Entrypoint  *string  `help:"Overwrite the default ENTRYPOINT of the image."`
+	Workdir     string   `short:"w" help:"Working directory inside the container."`
+	User        string   `short:"u" help:"Username or UID (format: <name|uid>[:<group|gid>])."`
+	Hostname    string   `short:"h" help:"Container host name."`
+	Network     string   `name:"network" default:"none" enum:"none,host" help:"Connect the container to a network: none (loopback only) or host."`
+	CapAdd      []string `name:"cap-add" help:"Add Linux capabilities."`
+	CapDrop     []string `name:"cap-drop" help:"Drop Linux capabilities."`
+	Privileged  bool     `help:"Give extended privileges: every capability, no seccomp filter, nothing masked."`
+	SecurityOpt []string `name:"security-opt" sep:"none" help:"Security options: seccomp=unconfined|FILE, no-new-privileges."`
+	ReadOnly    bool     `name:"read-only" help:"Mount the container's root filesystem as read only."`
+	Ulimit      []string `sep:"none" help:"Ulimit options, e.g. nofile=1024:2048."`
+	Volume      []string `short:"v" sep:"none" help:"Bind mount a volume: HOST-DIR:CONTAINER-DIR[:ro|rw] or NAME:CONTAINER-DIR."`
+	Tmpfs       []string `sep:"none" help:"Mount a tmpfs directory: PATH[:OPTIONS]."`
+	Mount       []string `sep:"none" help:"Attach a filesystem mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]."`
+	Init        bool     `help:"Run an init inside the container that forwards signals and reaps processes."`
+	Pull        string   `default:"missing" enum:"always,missing,never" help:"Pull image before running: always, missing, never."`
+	TLSVerify   bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling."`
+	Image       string   `arg:"" name:"IMAGE" passthrough:"partial" help:"Image to run."`
+	Command     []string `arg:"" optional:"" name:"COMMAND" passthrough:"all" help:"Command and arguments."`
+}
+
+// Run creates the container, runs it in the foreground, and exits with its
+// status: 125 for a tug error, 126/127 when the command cannot be run.
+func (c *RunCmd) Run(ctx context.Context, env *Env) error {
+	err := c.run(ctx, env)
+	var ee *ExitError
+	var xe *rt.ExecError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		return err
+	case errors.As(err, &xe):
+		return &ExitError{Code: xe.Code, Err: err}
+	}
+	return &ExitError{Code: 125, Err: err}
+}
+
+func (c *RunCmd) run(ctx context.Context, env *Env) error {
+	if c.TTY {
+		return errors.New("-t (a pseudo-terminal) is not supported yet: run without -t")
+	}
+	store, err := env.MountingStore(ctx)
+	if err != nil {
+		return err
+	}
+	img, err := c.image(ctx, env, store)
+	if err != nil {
+		return err
+	}
+	args, err := c.argv(img)
+	if err != nil {
+		return err
+	}
+	ctr, err := store.CreateContainer(img, c.Name)
+	if err != nil {
+		return err
+	}
+	code, runErr := func() (int, error) {
+		rootfs, err := store.MountContainer(ctr.ID)
+		if err != nil {
+			return 0, err
+		}
+		runDir, err := store.ContainerRunDir(ctr.ID)
+		if err != nil {
+			return 0, err
+		}
+		spec, err := c.spec(store, img, ctr, rootfs, runDir, args)
+		if err != nil {
+			return 0, err
+		}
+		stdio := rt.Stdio{Stdout: os.Stdout, Stderr: os.Stderr}
+		if c.Interactive {
+			stdio.Stdin = os.Stdin
+		}
+		// Signals go to the container; they must not cancel the run.
+		return rt.Run(context.WithoutCancel(ctx), spec, stdio)
+	}()
+	if c.Rm {
+		if err := store.DeleteContainer(ctr.ID); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// image finds the image, pulling it as --pull says.
+func (c *RunCmd) image(ctx context.Context, env *Env, store *image.Store) (*image.Image, error) {
+	if c.Pull != "always" {
+		img, err := store.Lookup(c.Image)
+		if err == nil {
+			return img, nil
+		}
+		if !errors.Is(err, image.ErrNotFound) || c.Pull == "never" {
+			return nil, err
+		}
+		fmt.Fprintf(env.Stderr, "Unable to find image '%s' locally\n", c.Image)
+	}
+	pull := &PullCmd{Quiet: false, TLSVerify: c.TLSVerify, Ref: c.Image}
+	res, err := pull.pull(ctx, env, store, env.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	return res.Image, nil
+}
+
+// argv applies Docker's rules: --entrypoint replaces the image's and drops
+// its CMD; a COMMAND replaces CMD.
+func (c *RunCmd) argv(img *image.Image) ([]string, error) {
+	entry, cmd := img.Config.Config.Entrypoint, img.Config.Config.Cmd
+	if c.Entrypoint != nil {
+		entry, cmd = nil, nil
+		if *c.Entrypoint != "" {
+			entry = []string{*c.Entrypoint}
+		}
+	}
+	if len(c.Command) > 0 {
+		cmd = c.Command
+	}
+	args := append(append([]string{}, entry...), cmd...)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("no command specified: the image %s has no CMD or ENTRYPOINT; give one after the image name", c.Image)
+	}
+	return args, nil
+}
+
+func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container, rootfs, runDir string, args []string) (*rt.Spec, error) {
+	userSpec := c.User
+	if userSpec == "" {
+		userSpec = img.Config.Config.User
+	}
+	user, err := rt.ResolveUser(rootfs, userSpec)
+	if err != nil {
+		return nil, err
+	}
+	hostname := c.Hostname
+	if hostname == "" {
+		hostname = ctr.ID[:12]
+	}
+	envv, err := c.environment(img, hostname, user.Home)
+	if err != nil {
+		return nil, err
+	}
+	cwd := c.Workdir
+	if cwd == "" {
+		cwd = img.Config.Config.WorkingDir
+	}
+	if cwd != "" && !filepath.IsAbs(cwd) {
+		return nil, fmt.Errorf("the working directory %q is invalid: it needs to be an absolute path", cwd)
+	}
+	spec := &rt.Spec{
+		Rootfs:         rootfs,
+		Args:           args,
+		Env:            envv,
+		Cwd:            cwd,
+		UID:            user.UID,
+		GID:            user.GID,
+		AdditionalGIDs: user.AdditionalGIDs,
+		Hostname:       hostname,
+		ReadOnlyRootfs: c.ReadOnly,
+		MaskedPaths:    rt.DefaultMaskedPaths,
+		ReadonlyPaths:  rt.DefaultReadonlyPaths,
+		HostNetwork:    c.Network == "host",
+		Init:           c.Init,
+		Privileged:     c.Privileged,
+	}
+	if spec.Capabilities, err = rt.ResolveCapabilities(c.CapAdd, c.CapDrop, c.Privileged); err != nil {
+		return nil, err
+	}
+	if err := c.security(spec); err != nil {
+		return nil, err
+	}
+	for _, u := range c.Ulimit {
+		rl, err := parseUlimit(u)
+		if err != nil {
+			return nil, err
+		}
+		spec.Rlimits = append(spec.Rlimits, rl)
+	}
+	files, err := writeEtcFiles(runDir, hostname, spec.HostNetwork)
+	if err != nil {
+		return nil, err
+	}
+	spec.Mounts = append(spec.Mounts, files...)
+	mounts, err := c.mounts(store)
+	if err != nil {
+		return nil, err
+	}
+	spec.Mounts = append(spec.Mounts, mounts...)
+	return spec, nil
+}
+
+// security applies --privileged and --security-opt to the seccomp filter
+// and no_new_privs.
+func (c *RunCmd) security(spec *rt.Spec) error {
+	spec.NoNewPrivileges = !c.Privileged
+	profile := "default"
+	if c.Privileged {
+		profile = "unconfined"
+	}
+	for _, opt := range c.SecurityOpt {
+		k, v, _ := strings.Cut(opt, "=")
+		if k != "seccomp" && strings.Contains(opt, ":") && !strings.Contains(opt, "=") {
+			k, v, _ = strings.Cut(opt, ":")
+		}
+		switch k {
+		case "seccomp":
+			profile = v
+		case "no-new-privileges":
+			spec.NoNewPrivileges = v == "" || v == "true"
+		case "label", "apparmor":
+			// No SELinux or AppArmor confinement in tug: accepted and ignored.
+		default:
+			return fmt.Errorf("invalid --security-opt %q: tug knows seccomp=unconfined|FILE and no-new-privileges", opt)
+		}
+	}
+	var p *seccomp.Seccomp
+	var err error
+	switch profile {
+	case "unconfined":
+		return nil
+	case "default", "":
+		p = rt.DefaultSeccompProfile()
+	default:
+		if p, err = rt.LoadSeccompProfile(profile); err != nil {
+			return err
+		}
+	}
+	spec.Seccomp, err = rt.CompileSeccomp(p, spec.Capabilities, goruntime.GOARCH)
+	return err
+}
+
+// environment is the image's Env with Docker's additions and -e/--env-file
+// overrides.
+func (c *RunCmd) environment(img *image.Image, hostname, home string) ([]string, error) {
+	var order []string
+	vals := map[string]string{}
+	set := func(kv string) {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, ok := vals[k]; !ok {
+			order = append(order, k)
+		}
+		vals[k] = v
+	}
+	set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	set("HOSTNAME=" + hostname)
+	for _, kv := range img.Config.Config.Env {
+		set(kv)
+	}
+	var extra []string
+	for _, f := range c.EnvFile {
+		lines, err := readEnvFile(f)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, lines...)
+	}
+	extra = append(extra, c.Env...)
+	for _, kv := range extra {
+		if !strings.Contains(kv, "=") {
+			v, ok := os.LookupEnv(kv)
+			if !ok {
+				continue
+			}
+			kv += "=" + v
+		}
+		set(kv)
+	}
+	if _, ok := vals["HOME"]; !ok {
+		set("HOME=" + home)
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		out = append(out, k+"="+vals[k])
+	}
+	return out, nil
+}
+
+func readEnvFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading env file: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return out, sc.Err()
+}
+
+// writeEtcFiles writes /etc/hostname, /etc/hosts and /etc/resolv.conf as
+// Docker does, into the container's run directory, to be bound in.
+func writeEtcFiles(runDir, hostname string, hostNet bool) ([]rt.Mount, error) {
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	if hostNet {
+		if b, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = string(b)
+		}
+	} else {
+		hosts += "127.0.1.1\t" + hostname + "\n"
+	}
+	resolv, err := resolvConf(hostNet)
+	if err != nil {
+		return nil, err
+	}
+	files := []struct{ name, body string }{
+		{"hostname", hostname + "\n"},
+		{"hosts", hosts},
+		{"resolv.conf", resolv},
+	}
+	var mounts []rt.Mount
+	for _, f := range files {
+		p := filepath.Join(runDir, f.name)
+		if err := os.WriteFile(p, []byte(f.body), 0o644); err != nil {
+			return nil, fmt.Errorf("writing the container's /etc/%s: %w", f.name, err)
+		}
+		mounts = append(mounts, rt.Mount{Type: "bind", Source: p, Destination: "/etc/" + f.name})
+	}
+	return mounts, nil
+}
+
+// resolvConf is the host's resolv.conf; without the host's network,
+// loopback name servers (unreachable from the container) are left out.
+func resolvConf(hostNet bool) (string, error) {
+	b, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return "", nil
+	}
+	if hostNet {
+		return string(b), nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" && (strings.HasPrefix(f[1], "127.") || f[1] == "::1") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n"), nil
+}
+
+// mounts turns -v, --tmpfs and --mount into runtime mounts.
+func (c *RunCmd) mounts(store *image.Store) ([]rt.Mount, error) {
+	var out []rt.Mount
+	for _, v := range c.Volume {
+		m, err := parseVolume(store, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	for _, t := range c.Tmpfs {
+		dest, opts, _ := strings.Cut(t, ":")
+		if !filepath.IsAbs(dest) {
+			return nil, fmt.Errorf("invalid --tmpfs %q: the path must be absolute", t)
+		}
+		m := rt.Mount{Type: "tmpfs", Destination: dest, Data: "mode=1777"}
+		if opts != "" {
+			m.Data = opts
+		}
+		out = append(out, m)
+	}
+	for _, spec := range c.Mount {
+		m, err := parseMount(store, spec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// parseVolume reads -v SOURCE:DEST[:OPTS]; a source that is a path is a
+// bind mount (created as a directory when missing, as Docker does), any
+// other source names a volume.
+func parseVolume(store *image.Store, v string) (rt.Mount, error) {
+	parts := strings.Split(v, ":")
+	var src, dest, opts string
+	switch len(parts) {
+	case 1:
+		return rt.Mount{}, fmt.Errorf("invalid volume %q: anonymous volumes are not supported yet; give SOURCE:DEST", v)
+	case 2:
+		src, dest = parts[0], parts[1]
+	case 3:
+		src, dest, opts = parts[0], parts[1], parts[2]
+	default:
+		return rt.Mount{}, fmt.Errorf("invalid volume specification %q", v)
+	}
+	if !filepath.IsAbs(dest) {
+		return rt.Mount{}, fmt.Errorf("invalid volume %q: the destination must be an absolute path", v)
+	}
+	m := rt.Mount{Type: "bind", Destination: dest}
+	for _, o := range strings.Split(opts, ",") {
+		switch o {
+		case "", "rw", "z", "Z", "rprivate", "private", "rslave", "slave":
+		case "ro":
+			m.ReadOnly = true
+		default:
+			return rt.Mount{}, fmt.Errorf("invalid volume option %q in %q", o, v)
+		}
+	}
+	src, err := volumeSource(store, src, true)
+	if err != nil {
+		return rt.Mount{}, fmt.Errorf("invalid volume %q: %w", v, err)
+	}
+	m.Source = src
+	return m, nil
+}
+
+// volumeSource resolves a bind source (absolute or ./relative path) or a
+// volume name to a host path. create makes a missing path a directory.
+func volumeSource(store *image.Store, src string, create bool) (string, error) {
+	if strings.HasPrefix(src, "/") || strings.HasPrefix(src, ".") {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(abs); os.IsNotExist(err) && create {
+			if err := os.MkdirAll(abs, 0o755); err != nil {
+				return "", fmt.Errorf("creating bind source %s: %w", abs, err)
+			}
+		} else if err != nil {
+			return "", fmt.Errorf("bind source %s: %w", abs, err)
+		}
+		return abs, nil
+	}
+	if strings.ContainsAny(src, "/") || src == "" {
+		return "", fmt.Errorf("%q is neither an absolute path nor a volume name", src)
+	}
+	dir := store.VolumeDir(src)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating volume %s: %w", src, err)
+	}
+	return dir, nil
+}
+
+// parseMount reads --mount type=...,source=...,target=...[,readonly].
+func parseMount(store *image.Store, s string) (rt.Mount, error) {
+	m := rt.Mount{Type: "volume"}
+	var src string
+	var tmpfsOpts []string
+	for _, kv := range strings.Split(s, ",") {
+		k, v, hasV := strings.Cut(kv, "=")
+		switch k {
+		case "type":
+			m.Type = v
+		case "source", "src":
+			src = v
+		case "target", "destination", "dst":
+			m.Destination = v
+		case "readonly", "ro":
+			m.ReadOnly = !hasV || v == "true" || v == "1"
+		case "tmpfs-size":
+			tmpfsOpts = append(tmpfsOpts, "size="+v)
+		case "tmpfs-mode":
+			tmpfsOpts = append(tmpfsOpts, "mode="+v)
+		case "bind-propagation", "consistency":
+		default:
+			return rt.Mount{}, fmt.Errorf("invalid --mount %q: unknown field %q", s, k)
+		}
+	}
+	if !filepath.IsAbs(m.Destination) {
+		return rt.Mount{}, fmt.Errorf("invalid --mount %q: target must be an absolute path", s)
+	}
+	switch m.Type {
+	case "bind":
+		abs, err := filepath.Abs(src)
+		if err != nil || src == "" {
+			return rt.Mount{}, fmt.Errorf("invalid --mount %q: a bind mount needs a source", s)
+		}
+		// Unlike -v, --mount does not create a missing source (as Docker).
+		if _, err := os.Stat(abs); err != nil {
+			return rt.Mount{}, fmt.Errorf("invalid --mount %q: bind source path does not exist: %s", s, abs)
+		}
+		m.Source = abs
+	case "volume":
+		dir, err := volumeSource(store, src, true)
+		if err != nil {
+			return rt.Mount{}, fmt.Errorf("invalid --mount %q: %w", s, err)
+		}
+		m.Type, m.Source = "bind", dir
+	case "tmpfs":
+		m.Data = strings.Join(append([]string{"mode=1777"}, tmpfsOpts...), ",")
+	default:
+		return rt.Mount{}, fmt.Errorf("invalid --mount %q: type must be bind, volume or tmpfs", s)
+	}
+	return m, nil
+}
+
+var ulimitNames = map[string]int{
+	"core": 4, "cpu": 0, "data": 2, "fsize": 1, "locks": 10, "memlock": 8, "msgqueue": 12,
+	"nice": 13, "nofile": 7, "nproc": 6, "rss": 5, "rtprio": 14, "rttime": 15, "sigpending": 11, "stack": 3,
+}
+
+// parseUlimit reads NAME=SOFT[:HARD] as Docker does.
+func parseUlimit(s string) (rt.Rlimit, error) {
+	name, val, ok := strings.Cut(s, "=")
+	typ, known := ulimitNames[name]
+	if !ok || !known {
+		return rt.Rlimit{}, fmt.Errorf("invalid ulimit %q: want NAME=SOFT[:HARD] with NAME one of core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack", s)
+	}
+	softS, hardS, hasHard := strings.Cut(val, ":")
+	parse := func(v string) (uint64, error) {
+		if v == "-1" || v == "unlimited" {
+			return ^uint64(0), nil
+		}
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			return n, nil
+		}
+		n, err := units.RAMInBytes(v)
+		return uint64(n), err
+	}
+	soft, err := parse(softS)
+	if err != nil {
+		return rt.Rlimit{}, fmt.Errorf("invalid ulimit %q: %w", s, err)
+	}
+	hard := soft
+	if hasHard {
+		if hard, err = parse(hardS); err != nil {
+			return rt.Rlimit{}, fmt.Errorf("invalid ulimit %q: %w", s, err)
+		}
+	}
+	if soft > hard {
+		return rt.Rlimit{}, fmt.Errorf("invalid ulimit %q: soft limit is above the hard limit", s)
+	}
+	return rt.Rlimit{Type: typ, Soft: soft, Hard: hard}, nil
+}

@@ -1,0 +1,328 @@
+//go:build e2e
+
+package main_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tugcli/tug/fixture"
+)
+
+// users returns the three ways tug runs: rootless with a subordinate
+// range, rootless with single-id mapping, and root.
+func users(t *testing.T) map[string]fixture.User {
+	fixture.RequireRoot(t)
+	return map[string]fixture.User{
+		"rootless":  fixture.RootlessUser(t),
+		"single-id": fixture.NoSubIDUser(t),
+		"root":      fixture.Root(),
+	}
+}
+
+// pulled gives u a fresh store holding the busybox image.
+func pulled(t *testing.T, u fixture.User) []string {
+	store := isolated(t, u)
+	mustTug(t, u, store, "pull", "-q", busybox)
+	return store
+}
+
+func runOut(t *testing.T, u fixture.User, store []string, args ...string) string {
+	t.Helper()
+	res := mustTug(t, u, store, append([]string{"run", "--rm"}, args...)...)
+	return strings.TrimSpace(res.Stdout)
+}
+
+// The "done when", in every mode: uid 0, the mapping, PID 1, the
+// container's own hostname, exit codes passed through.
+func TestRunBasics(t *testing.T) {
+	for mode, u := range users(t) {
+		t.Run(mode, func(t *testing.T) {
+			store := pulled(t, u)
+			if got := runOut(t, u, store, busybox, "id"); !strings.HasPrefix(got, "uid=0(root) gid=0(root)") {
+				t.Fatalf("id = %q", got)
+			}
+			uidMap := runOut(t, u, store, busybox, "cat", "/proc/self/uid_map")
+			switch mode {
+			case "rootless":
+				if !strings.Contains(strings.Join(strings.Fields(uidMap), " "), fmt.Sprintf("1 %d %d", u.SubIDStart, u.SubIDCount)) {
+					t.Fatalf("uid_map inside lacks the subordinate range:\n%s", uidMap)
+				}
+			case "single-id":
+				if strings.Join(strings.Fields(uidMap), " ") != fmt.Sprintf("0 %d 1", u.UID) {
+					t.Fatalf("uid_map inside = %q", uidMap)
+				}
+			}
+			if got := runOut(t, u, store, busybox, "ps", "-o", "pid,comm"); !strings.Contains(got, "1 ps") || strings.Count(got, "\n") != 1 {
+				t.Fatalf("ps inside:\n%s\nwant the command alone, as PID 1", got)
+			}
+			if got := runOut(t, u, store, "--hostname", "box1", busybox, "hostname"); got != "box1" {
+				t.Fatalf("hostname = %q", got)
+			}
+			if got := runOut(t, u, store, busybox, "cat", "/etc/hostname"); len(got) != 12 {
+				t.Fatalf("default hostname %q is not a 12-digit container id", got)
+			}
+			for _, tc := range []struct {
+				args []string
+				code int
+				msg  string
+			}{
+				{[]string{busybox, "sh", "-c", "exit 3"}, 3, ""},
+				{[]string{busybox, "nosuchcommand"}, 127, "nosuchcommand"},
+				{[]string{busybox, "/etc/passwd"}, 126, "/etc/passwd"},
+				// PID 1 ignores signals from inside its namespace: --init.
+				{[]string{"--init", busybox, "sh", "-c", "kill -9 $$"}, 137, ""},
+				{[]string{registry.Addr + "/nosuchimage"}, 125, "nosuchimage"},
+				{[]string{"-u", "nosuchuser", busybox, "id"}, 125, "nosuchuser"},
+			} {
+				res := tug(t, u, store, append([]string{"run", "--rm"}, tc.args...)...)
+				if res.Code != tc.code || !strings.Contains(res.Stderr, tc.msg) {
+					t.Errorf("run %v: exit %d (want %d), stderr %q (want it to name %q)", tc.args, res.Code, tc.code, res.Stderr, tc.msg)
+				}
+			}
+		})
+	}
+}
+
+func TestRunImageConfigOverrides(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	dir := fixture.TempDirFor(t, u)
+	envFile := filepath.Join(dir, "env")
+	os.WriteFile(envFile, []byte("# comment\nFROM_FILE=1\nFOO=file\n"), 0o644)
+	env := runOut(t, u, store, "-e", "FOO=bar", "--env-file", envFile, busybox, "env")
+	for _, want := range []string{"FOO=bar", "FROM_FILE=1", "PATH=/usr/local/sbin:", "HOME=/root", "HOSTNAME="} {
+		if !strings.Contains(env, want) {
+			t.Errorf("env lacks %q:\n%s", want, env)
+		}
+	}
+	if got := runOut(t, u, store, "-w", "/new/dir", busybox, "pwd"); got != "/new/dir" {
+		t.Errorf("-w: pwd = %q", got)
+	}
+	if got := runOut(t, u, store, "-u", "user", busybox, "id"); got != "uid=1000(user) gid=1000(user) groups=1000(user)" {
+		t.Errorf("-u user: id = %q", got)
+	}
+	if got := runOut(t, u, store, "-u", "1000:65534", busybox, "id", "-u"); got != "1000" {
+		t.Errorf("-u 1000:65534: id -u = %q", got)
+	}
+	if got := runOut(t, u, store, "-u", "user", busybox, "sh", "-c", "echo $HOME"); got != "/home/user" {
+		t.Errorf("-u user: HOME = %q", got)
+	}
+	if got := runOut(t, u, store, "--entrypoint", "echo", busybox, "hello", "world"); got != "hello world" {
+		t.Errorf("--entrypoint echo: %q", got)
+	}
+	// COMMAND flags belong to the container, not to tug.
+	if got := runOut(t, u, store, busybox, "echo", "--rm", "-e"); got != "--rm -e" {
+		t.Errorf("flags after the image: %q", got)
+	}
+}
+
+// What a process inside cannot do or see.
+func TestRunIsolation(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	if got := runOut(t, u, store, busybox, "sh", "-c", "echo /proc/[0-9]*"); got != "/proc/1" {
+		t.Errorf("the container sees processes %s, want only itself as /proc/1", got)
+	}
+	for _, tc := range []struct{ name, script string }{
+		{"mount", "mkdir -p /mnt && mount -t tmpfs none /mnt"},
+		{"write /proc/sys", "echo 1 > /proc/sys/kernel/domainname"},
+		{"read /proc/kcore", "test -s /proc/kcore && head -c1 /proc/kcore | od | grep -q ."},
+		{"load a module", "insmod /dev/null"},
+		{"new user namespace", "unshare -U true"},
+		{"raw sysrq", "echo h > /proc/sysrq-trigger"},
+	} {
+		res := tug(t, u, store, "run", "--rm", busybox, "sh", "-c", tc.script)
+		if res.Code == 0 {
+			t.Errorf("%s succeeded inside the container", tc.name)
+		}
+	}
+	if got := runOut(t, u, store, busybox, "sh", "-c", "ls /sys/class/net"); got != "lo" {
+		t.Errorf("network interfaces = %q, want only lo", got)
+	}
+	caps := runOut(t, u, store, busybox, "grep", "CapEff", "/proc/self/status")
+	if !strings.HasSuffix(caps, "00000000a80425fb") {
+		t.Errorf("effective capabilities = %q, want Docker's default set a80425fb", caps)
+	}
+	if got := runOut(t, u, store, "--cap-drop", "ALL", busybox, "grep", "CapEff", "/proc/self/status"); !strings.HasSuffix(got, "0000000000000000") {
+		t.Errorf("--cap-drop ALL: %q", got)
+	}
+	if got := runOut(t, u, store, "--cap-add", "SYS_ADMIN", busybox, "sh", "-c", "mkdir -p /mnt && mount -t tmpfs none /mnt && echo mounted"); got != "mounted" {
+		t.Errorf("--cap-add SYS_ADMIN: mount gave %q", got)
+	}
+	if got := runOut(t, u, store, "--privileged", busybox, "sh", "-c", "mkdir -p /mnt && mount -t tmpfs none /mnt && grep NoNewPrivs /proc/self/status"); !strings.Contains(got, "NoNewPrivs:\t0") {
+		t.Errorf("--privileged: %q", got)
+	}
+	if got := runOut(t, u, store, "--security-opt", "seccomp=unconfined", busybox, "grep", "Seccomp:", "/proc/self/status"); !strings.HasSuffix(got, "0") {
+		t.Errorf("seccomp=unconfined: %q", got)
+	}
+	if got := runOut(t, u, store, busybox, "grep", "Seccomp:", "/proc/self/status"); !strings.HasSuffix(got, "2") {
+		t.Errorf("default seccomp mode: %q, want 2 (filter)", got)
+	}
+	if got := runOut(t, u, store, "--ulimit", "nofile=100:200", busybox, "sh", "-c", "ulimit -n; ulimit -Hn"); got != "100\n200" {
+		t.Errorf("--ulimit nofile=100:200: %q", got)
+	}
+}
+
+func TestRunMounts(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	host := fixture.TempDirFor(t, u)
+	runOut(t, u, store, "-v", host+":/data", busybox, "sh", "-c", "echo hi > /data/f")
+	if b, err := os.ReadFile(filepath.Join(host, "f")); err != nil || string(b) != "hi\n" {
+		t.Fatalf("file written to a bind mount: %q, %v", b, err)
+	}
+	if res := tug(t, u, store, "run", "--rm", "-v", host+":/data:ro", busybox, "touch", "/data/g"); res.Code == 0 {
+		t.Fatal("wrote to a :ro bind mount")
+	}
+	created := filepath.Join(host, "made/by/tug")
+	runOut(t, u, store, "-v", created+":/x", busybox, "true")
+	if fi, err := os.Stat(created); err != nil || !fi.IsDir() {
+		t.Fatalf("-v with a missing host path did not create it: %v", err)
+	}
+	runOut(t, u, store, "-v", "tugvol:/v", busybox, "sh", "-c", "echo kept > /v/f")
+	if got := runOut(t, u, store, "--mount", "type=volume,source=tugvol,target=/w", busybox, "cat", "/w/f"); got != "kept" {
+		t.Fatalf("named volume across runs: %q", got)
+	}
+	if got := runOut(t, u, store, "--mount", "type=bind,source="+host+",target=/b,readonly", busybox, "cat", "/b/f"); got != "hi" {
+		t.Fatalf("--mount type=bind: %q", got)
+	}
+	res := tug(t, u, store, "run", "--rm", "--mount", "type=bind,source="+host+"/nonexistent,target=/b", busybox, "true")
+	if res.Code != 125 || !strings.Contains(res.Stderr, host+"/nonexistent") {
+		t.Fatalf("--mount with a missing source: exit %d, %q", res.Code, res.Stderr)
+	}
+	if got := runOut(t, u, store, "--tmpfs", "/scratch:size=1m", busybox, "sh", "-c", "grep /scratch /proc/mounts | cut -d' ' -f3"); got != "tmpfs" {
+		t.Fatalf("--tmpfs: %q", got)
+	}
+	if res := tug(t, u, store, "run", "--rm", "--read-only", busybox, "touch", "/x"); res.Code == 0 {
+		t.Fatal("--read-only: wrote to the root filesystem")
+	}
+	if got := runOut(t, u, store, "--read-only", "--tmpfs", "/tmp", busybox, "sh", "-c", "touch /tmp/x && echo ok"); got != "ok" {
+		t.Fatalf("--read-only with a writable tmpfs: %q", got)
+	}
+}
+
+// Symlinks in an image must not send tug's own writes or mounts to host
+// paths.
+func TestRunSymlinksStayInside(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := isolated(t, u)
+	victim := fixture.TempDirFor(t, u)
+	os.WriteFile(filepath.Join(victim, "hosts"), []byte("untouched\n"), 0o644)
+	img, err := fixture.BusyboxImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = fixture.AppendLayer(img,
+		fixture.File{Name: "etc/hosts", Linkname: "../../../../../../.." + victim + "/hosts"},
+		fixture.File{Name: "etc/resolv.conf", Linkname: victim + "/resolv.conf"},
+		fixture.File{Name: "escape", Linkname: victim},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := registry.Addr + "/symlinks:latest"
+	if _, err := fixture.Push(img, ref); err != nil {
+		t.Fatal(err)
+	}
+	mustTug(t, u, store, "pull", "-q", ref)
+	out := runOut(t, u, store, "-v", fixture.TempDirFor(t, u)+":/escape/sub", ref, "cat", "/etc/hosts")
+	if !strings.Contains(out, "localhost") {
+		t.Fatalf("/etc/hosts inside:\n%s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(victim, "hosts")); string(b) != "untouched\n" {
+		t.Fatalf("a symlink in the image made tug write the host's %s/hosts: %q", victim, b)
+	}
+	entries, _ := os.ReadDir(victim)
+	if len(entries) != 1 {
+		t.Fatalf("tug created files in the host directory an image symlink points at: %v", entries)
+	}
+}
+
+// No host descriptor reaches the container, and the tug binary is not
+// reachable from inside (runc CVE-2024-21626, CVE-2019-5736).
+func TestRunNoLeaks(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	leak, err := os.Open("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leak.Close()
+	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", busybox, "ls", "/proc/self/fd")...)
+	cmd.ExtraFiles = []*os.File{leak, leak, leak} // fds 3, 4, 5 in tug
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if got := strings.Fields(string(out)); strings.Join(got, " ") != "0 1 2 3" {
+		t.Fatalf("descriptors open in the container: %v, want 0 1 2 and ls's own 3", got)
+	}
+	exe := runOut(t, u, store, "--init", busybox, "sh", "-c", "readlink /proc/1/exe; (echo x > /proc/1/exe) 2>/dev/null && echo WROTE; true")
+	if strings.Contains(exe, tugBin) || strings.Contains(exe, "WROTE") {
+		t.Fatalf("the container reached tug's binary through /proc/1/exe: %q", exe)
+	}
+	if got := runOut(t, u, store, "--init", busybox, "ps", "-o", "pid,comm"); !strings.Contains(got, "1 tug-init") {
+		t.Fatalf("with --init, ps shows:\n%s", got)
+	}
+}
+
+// SIGKILL of tug during a run leaves no mount behind, and the next run works.
+func TestRunKilledLeavesNoMount(t *testing.T) {
+	for mode, u := range map[string]fixture.User{"rootless": fixture.RootlessUser(t), "root": fixture.Root()} {
+		t.Run(mode, func(t *testing.T) {
+			store := pulled(t, u)
+			cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", busybox, "sleep", "60")...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for !sleeping(t) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			deadline = time.Now().Add(5 * time.Second)
+			for sleeping(t) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if sleeping(t) {
+				t.Fatal("the container outlived tug")
+			}
+			mounts, _ := os.ReadFile("/proc/self/mountinfo")
+			if strings.Contains(string(mounts), store[1]) {
+				t.Fatalf("mounts of the store left in the host's namespace:\n%s", grepLines(string(mounts), store[1]))
+			}
+			if got := runOut(t, u, store, busybox, "echo", "again"); got != "again" {
+				t.Fatalf("next run printed %q", got)
+			}
+		})
+	}
+}
+
+// sleeping reports whether a process running "sleep 60" exists.
+func sleeping(t *testing.T) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && string(b) == "sleep\x0060\x00" {
+			return true
+		}
+	}
+	return false
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

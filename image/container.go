@@ -1,0 +1,71 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"go.podman.io/storage"
+)
+
+// Container is a container's record in the store: a writable layer on top
+// of its image.
+type Container struct {
+	ID      string
+	Names   []string
+	ImageID string
+	LayerID string
+}
+
+// CreateContainer makes a container record with a fresh writable layer on
+// the image. name may be empty.
+func (s *Store) CreateContainer(img *Image, name string) (*Container, error) {
+	var names []string
+	if name != "" {
+		names = []string{name}
+	}
+	c, err := s.s.CreateContainer("", names, img.ID, "", `{"created-by":"tug"}`, nil)
+	if errors.Is(err, storage.ErrDuplicateName) {
+		return nil, fmt.Errorf("the container name %q is already in use: remove that container or choose another name", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating a container of image %s: %w", shortHex(img.ID), rewrite(err))
+	}
+	return &Container{ID: c.ID, Names: c.Names, ImageID: c.ImageID, LayerID: c.LayerID}, nil
+}
+
+// MountContainer mounts the container's root filesystem and returns where.
+func (s *Store) MountContainer(id string) (string, error) {
+	p, err := s.s.Mount(id, "")
+	if err != nil {
+		return "", fmt.Errorf("mounting the root filesystem of container %s: %w", shortHex(id), rewrite(err))
+	}
+	return p, nil
+}
+
+// ContainerRunDir is a per-container directory under the run root, for
+// files tug binds into the container (/etc/hosts, ...).
+func (s *Store) ContainerRunDir(id string) (string, error) {
+	d, err := s.s.ContainerRunDirectory(id)
+	if err != nil {
+		return "", fmt.Errorf("finding the run directory of container %s: %w", shortHex(id), err)
+	}
+	return d, nil
+}
+
+// DeleteContainer unmounts the container and removes it with its layer.
+func (s *Store) DeleteContainer(id string) error {
+	if _, err := s.s.Unmount(id, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
+		return fmt.Errorf("unmounting container %s: %w", shortHex(id), err)
+	}
+	if err := s.s.DeleteContainer(id); err != nil {
+		return fmt.Errorf("removing container %s: %w", shortHex(id), err)
+	}
+	return nil
+}
+
+// VolumeDir returns the data directory of the named volume, creating it
+// where Podman keeps volumes (GRAPHROOT/volumes/NAME/_data).
+func (s *Store) VolumeDir(name string) string {
+	return filepath.Join(s.s.GraphRoot(), "volumes", name, "_data")
+}

@@ -1,0 +1,174 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	stdruntime "runtime"
+	"syscall"
+
+	"go.podman.io/storage/pkg/reexec"
+	"golang.org/x/sys/unix"
+)
+
+// initRole is argv[0] of a container's init: tug re-executed from a sealed
+// copy of itself, dispatched by reexec.Init before the CLI parses.
+const initRole = "tug-init"
+
+func init() {
+	reexec.Register(initRole, containerInit)
+}
+
+// Stdio is what the container's standard streams are connected to; a nil
+// Stdin reads /dev/null.
+type Stdio struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// ExecError says the container's command could not be started: Code is
+// Docker's 126 (not executable) or 127 (not found).
+type ExecError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ExecError) Error() string { return e.Msg }
+
+// initReport is what the init writes on its error pipe when setup or exec
+// fails; nothing is written when exec succeeds.
+type initReport struct {
+	Msg  string `json:"msg"`
+	Code int    `json:"code"`
+}
+
+// Run starts the container described by spec and waits for it. It returns
+// the container's exit status (128+N when killed by signal N). Signals sent
+// to this process are forwarded to the container's PID 1. The caller must
+// already be uid 0 in its user namespace (or root).
+func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
+	exe, err := sealedSelf()
+	if err != nil {
+		return 0, err
+	}
+	defer exe.Close()
+
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer specR.Close()
+	defer specW.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer errR.Close()
+	defer errW.Close()
+
+	cmd := &exec.Cmd{
+		Path:       fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+		Args:       []string{initRole},
+		Env:        []string{},
+		Stdin:      stdio.Stdin,
+		Stdout:     stdio.Stdout,
+		Stderr:     stdio.Stderr,
+		ExtraFiles: []*os.File{specR, errW},
+	}
+	flags := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP
+	if !spec.HostNetwork {
+		flags |= unix.CLONE_NEWNET
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: uintptr(flags),
+		// The container dies with tug; Pdeathsig follows the forking
+		// thread, so it stays locked until the container is reaped.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	stdruntime.LockOSThread()
+	defer stdruntime.UnlockOSThread()
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("starting container init: %w", err)
+	}
+	specR.Close()
+	errW.Close()
+
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			_ = cmd.Process.Signal(s)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		_ = cmd.Process.Kill()
+	}()
+
+	enc := json.NewEncoder(specW)
+	if err := enc.Encode(spec); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0, fmt.Errorf("sending the container spec: %w", err)
+	}
+	specW.Close()
+
+	// The error pipe closes on exec (close-on-exec) with nothing written,
+	// or carries why setup or exec failed.
+	report, _ := io.ReadAll(errR)
+	waitErr := cmd.Wait()
+	if len(report) > 0 {
+		var r initReport
+		if err := json.Unmarshal(report, &r); err != nil {
+			return 0, fmt.Errorf("container init failed: %s", report)
+		}
+		if r.Code == 126 || r.Code == 127 {
+			return 0, &ExecError{Code: r.Code, Msg: r.Msg}
+		}
+		return 0, errors.New(r.Msg)
+	}
+	var exitErr *exec.ExitError
+	if errors.As(waitErr, &exitErr) {
+		if st, ok := exitErr.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			return 128 + int(st.Signal()), nil
+		}
+		return exitErr.ExitCode(), nil
+	}
+	if waitErr != nil {
+		return 0, fmt.Errorf("waiting for the container: %w", waitErr)
+	}
+	return 0, nil
+}
+
+// sealedSelf returns a sealed in-memory copy of the tug binary to start
+// the container's init from, so that nothing in the container can reach
+// (let alone overwrite) the binary on the host through /proc/PID/exe
+// (runc CVE-2019-5736).
+func sealedSelf() (*os.File, error) {
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, fmt.Errorf("opening tug's own binary: %w", err)
+	}
+	defer self.Close()
+	fd, err := unix.MemfdCreate("tug", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("creating a sealed copy of tug: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "memfd:tug")
+	if _, err := io.Copy(f, self); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("copying tug into a sealed memfd: %w", err)
+	}
+	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sealing tug's memfd copy: %w", err)
+	}
+	return f, nil
+}

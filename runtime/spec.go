@@ -1,0 +1,73 @@
+package runtime
+
+import "golang.org/x/sys/unix"
+
+// Spec is everything the container's init needs, resolved by the caller:
+// host paths, numeric ids, the final argv. runtime knows nothing of images.
+type Spec struct {
+	// Rootfs is the container's root filesystem, already mounted.
+	Rootfs string
+	Args   []string
+	Env    []string
+	// Cwd is the working directory inside the container, created if missing.
+	Cwd string
+
+	UID, GID       uint32
+	AdditionalGIDs []uint32
+
+	Hostname string
+	// Mounts are made in order, after /proc, /dev and /sys.
+	Mounts []Mount
+	// ReadOnlyRootfs remounts / read-only after the mounts are made.
+	ReadOnlyRootfs bool
+	// MaskedPaths are hidden (an empty read-only tmpfs over a directory,
+	// /dev/null over a file); ReadonlyPaths are bound read-only.
+	MaskedPaths   []string
+	ReadonlyPaths []string
+
+	// Capabilities is the capability set (canonical CAP_ names).
+	Capabilities []string
+	// Seccomp is a compiled filter; nil means unconfined.
+	Seccomp []unix.SockFilter
+	// NoNewPrivileges sets PR_SET_NO_NEW_PRIVS.
+	NoNewPrivileges bool
+	Rlimits         []Rlimit
+
+	// HostNetwork keeps the caller's network namespace.
+	HostNetwork bool
+	// Init makes tug the container's PID 1: it starts Args as its child,
+	// reaps zombies and forwards signals.
+	Init bool
+	// Privileged keeps host devices and /sys writable as Docker does.
+	Privileged bool
+}
+
+// Mount is one mount in the container.
+type Mount struct {
+	// Type is "bind" or "tmpfs".
+	Type        string
+	Source      string // host path, for bind
+	Destination string // path inside the container
+	ReadOnly    bool
+	// Data is mount data for tmpfs, e.g. "size=64m,mode=1777".
+	Data string
+}
+
+// Rlimit is one resource limit (RLIMIT_NOFILE, ...).
+type Rlimit struct {
+	Type       int
+	Soft, Hard uint64
+}
+
+// DefaultMaskedPaths and DefaultReadonlyPaths are the /proc and /sys paths
+// runc and Docker hide or make read-only by default.
+var (
+	DefaultMaskedPaths = []string{
+		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+		"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+	DefaultReadonlyPaths = []string{
+		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+	}
+)
