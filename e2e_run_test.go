@@ -326,3 +326,37 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// -it through a real pseudo-terminal (script(1) gives tug one); without -t
+// stdout and stderr stay apart; -i forwards stdin, its absence does not.
+func TestRunTerminalAndStdio(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	cmdline := strings.Join(append(append([]string{tugBin}, store...), "run", "--rm", "-it", busybox, "sh"), " ")
+	cmd := u.Command(t.Context(), "script", "-qec", cmdline, "/dev/null")
+	cmd.Stdin = strings.NewReader("tty; echo term=$TERM; exit 3\n")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Fatalf("-it: exit %d (%v), want 3:\n%s", code, err, out)
+	}
+	for _, want := range []string{"/dev/pts/0", "term=xterm"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("-it output lacks %q:\n%s", want, out)
+		}
+	}
+
+	res := mustTug(t, u, store, "run", "--rm", busybox, "sh", "-c", "test -t 1 || echo no-tty; echo err >&2")
+	if res.Stdout != "no-tty\n" || res.Stderr != "err\n" {
+		t.Fatalf("without -t: stdout %q stderr %q", res.Stdout, res.Stderr)
+	}
+	in := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", "-i", busybox, "cat")...)
+	in.Stdin = strings.NewReader("piped in\n")
+	if out, err := in.Output(); err != nil || string(out) != "piped in\n" {
+		t.Fatalf("-i: %q, %v", out, err)
+	}
+	noIn := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", busybox, "cat")...)
+	noIn.Stdin = strings.NewReader("must not arrive\n")
+	if out, err := noIn.Output(); err != nil || string(out) != "" {
+		t.Fatalf("without -i, stdin reached the container: %q, %v", out, err)
+	}
+}

@@ -39,5 +39,6 @@ require (
 	github.com/ulikunitz/xz v0.5.17 // indirect
 	github.com/varlink/go v0.4.1-0.20261015173642-c935be0c53f7 // indirect
 	github.com/vbatts/tar-split v0.12.3 // indirect
+	golang.org/x/term v0.48.0 // indirect
 	gotest.tools/v3 v3.5.2 // indirect
 )

@@ -65,9 +65,6 @@ func (c *RunCmd) Run(ctx context.Context, env *Env) error {
 }
 
 func (c *RunCmd) run(ctx context.Context, env *Env) error {
-	if c.TTY {
-		return errors.New("-t (a pseudo-terminal) is not supported yet: run without -t")
-	}
 	store, err := env.MountingStore(ctx)
 	if err != nil {
 		return err
@@ -197,6 +194,7 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 		HostNetwork:    c.Network == "host",
 		Init:           c.Init,
 		Privileged:     c.Privileged,
+		Tty:            c.TTY,
 	}
 	if spec.Capabilities, err = rt.ResolveCapabilities(c.CapAdd, c.CapDrop, c.Privileged); err != nil {
 		return nil, err
@@ -278,6 +276,9 @@ func (c *RunCmd) environment(img *image.Image, hostname, home string) ([]string,
 	}
 	set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	set("HOSTNAME=" + hostname)
+	if c.TTY {
+		set("TERM=xterm")
+	}
 	for _, kv := range img.Config.Config.Env {
 		set(kv)
 	}

@@ -80,6 +80,21 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 		Stderr:     stdio.Stderr,
 		ExtraFiles: []*os.File{specR, errW},
 	}
+	var consoleSock *os.File
+	if spec.Tty {
+		// The init's stdio become the pseudo-terminal's slave; it sends the
+		// master back over this socket pair.
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return 0, fmt.Errorf("creating the console socket: %w", err)
+		}
+		consoleSock = os.NewFile(uintptr(fds[0]), "console")
+		initSock := os.NewFile(uintptr(fds[1]), "console-init")
+		defer consoleSock.Close()
+		defer initSock.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, initSock)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+	}
 	flags := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP
 	if !spec.HostNetwork {
 		flags |= unix.CLONE_NEWNET
@@ -97,6 +112,9 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	}
 	specR.Close()
 	errW.Close()
+	if spec.Tty {
+		cmd.ExtraFiles[2].Close()
+	}
 
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
@@ -119,10 +137,21 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	}
 	specW.Close()
 
+	var cons *console
+	if spec.Tty {
+		master, err := receiveConsole(consoleSock)
+		if err == nil {
+			cons = startConsole(master, stdio.Stdin, stdio.Stdout)
+		}
+		// On failure the init reports why on the error pipe.
+	}
 	// The error pipe closes on exec (close-on-exec) with nothing written,
 	// or carries why setup or exec failed.
 	report, _ := io.ReadAll(errR)
 	waitErr := cmd.Wait()
+	if cons != nil {
+		cons.stop()
+	}
 	if len(report) > 0 {
 		var r initReport
 		if err := json.Unmarshal(report, &r); err != nil {

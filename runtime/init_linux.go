@@ -55,6 +55,11 @@ func containerInit() {
 	if err := setupRootfs(&spec); err != nil {
 		fail(125, err)
 	}
+	if spec.Tty {
+		if err := setupConsole(spec.UID); err != nil {
+			fail(125, err)
+		}
+	}
 	if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 		fail(125, &os.SyscallError{Syscall: "sethostname", Err: err})
 	}
@@ -139,10 +144,12 @@ func runAsInit(spec *Spec, path string, fail func(int, error)) {
 	signal.Notify(sigs)
 	// ForkExec runs on this locked thread, so the child inherits its
 	// credentials, capabilities and seccomp filter.
-	pid, err := syscall.ForkExec(path, spec.Args, &syscall.ProcAttr{
-		Env:   spec.Env,
-		Files: []uintptr{0, 1, 2},
-	})
+	attr := &syscall.ProcAttr{Env: spec.Env, Files: []uintptr{0, 1, 2}}
+	if spec.Tty {
+		// The command's process group owns the terminal, for job control.
+		attr.Sys = &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: 0}
+	}
+	pid, err := syscall.ForkExec(path, spec.Args, attr)
 	if err != nil {
 		code := 126
 		if errors.Is(err, unix.ENOENT) {

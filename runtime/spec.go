@@ -40,6 +40,8 @@ type Spec struct {
 	Init bool
 	// Privileged keeps host devices and /sys writable as Docker does.
 	Privileged bool
+	// Tty gives the command a pseudo-terminal made inside the container.
+	Tty bool
 }
 
 // Mount is one mount in the container.
