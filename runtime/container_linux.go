@@ -52,11 +52,20 @@ type initReport struct {
 // to this process are forwarded to the container's PID 1. The caller must
 // already be uid 0 in its user namespace (or root).
 func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
-	exe, err := sealedSelf()
-	if err != nil {
-		return 0, err
+	// With --init, tug stays in the container as PID 1: start it from a
+	// sealed copy, so that nothing in the container can reach (let alone
+	// overwrite) the binary on the host through /proc/1/exe (runc
+	// CVE-2019-5736). Without it, the init execs the command before any
+	// container process exists, and the copy is not needed.
+	self := "/proc/self/exe"
+	if spec.Init {
+		exe, err := sealedSelf()
+		if err != nil {
+			return 0, err
+		}
+		defer exe.Close()
+		self = fmt.Sprintf("/proc/self/fd/%d", exe.Fd())
 	}
-	defer exe.Close()
 
 	specR, specW, err := os.Pipe()
 	if err != nil {
@@ -72,7 +81,7 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	defer errW.Close()
 
 	cmd := &exec.Cmd{
-		Path:       fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+		Path:       self,
 		Args:       []string{initRole},
 		Env:        []string{},
 		Stdin:      stdio.Stdin,
@@ -175,10 +184,7 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	return 0, nil
 }
 
-// sealedSelf returns a sealed in-memory copy of the tug binary to start
-// the container's init from, so that nothing in the container can reach
-// (let alone overwrite) the binary on the host through /proc/PID/exe
-// (runc CVE-2019-5736).
+// sealedSelf returns a sealed in-memory copy of the tug binary.
 func sealedSelf() (*os.File, error) {
 	self, err := os.Open("/proc/self/exe")
 	if err != nil {

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Benchmark: start-up and teardown of a container running /bin/true,
+# rootless, side by side in one run:
+#   tug run --rm IMAGE true
+#   podman --runtime runc run --rm --network none IMAGE true
+#   bwrap (user, PID and mount namespaces) running /bin/true in an
+#   unpacked copy of the same image
+# Prints the median of ROUNDS runs of each and the ratios. Run it as an
+# unprivileged user with a subordinate id range; needs podman, runc,
+# bubblewrap and docker-registry.
+#
+#   bench/run.sh [ROUNDS]        (default 25)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CGO_ENABLED=0
+rounds=${1:-25}
+for t in podman runc bwrap docker-registry; do
+  command -v "$t" >/dev/null || { echo "bench needs $t (apt-get install -y podman runc bubblewrap docker-registry)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+go build -o "$tmp/tug" .
+go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
+"$tmp/tug-fixture" registry "$tmp/registry" >"$tmp/addr" &
+registry=$!
+cleanup() {
+  kill $registry 2>/dev/null || true
+  wait $registry 2>/dev/null || true
+  podman --root "$tmp/podman" --runroot "$tmp/podman-run" unshare rm -rf "$tmp/tug-store" "$tmp/podman" 2>/dev/null || true
+  rm -rf "$tmp" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 100); do [ -s "$tmp/addr" ] && break; sleep 0.1; done
+ref="$(cat "$tmp/addr")/bench/busybox:latest"
+"$tmp/tug-fixture" push-busybox "$ref" >/dev/null
+"$tmp/tug-fixture" unpack-busybox "$tmp/rootfs"
+
+tug=("$tmp/tug" --root "$tmp/tug-store/root" --runroot "$tmp/tug-store/run")
+podman=(podman --root "$tmp/podman" --runroot "$tmp/podman-run" --storage-driver overlay --runtime runc)
+"${tug[@]}" pull -q "$ref" >/dev/null
+"${podman[@]}" pull -q --tls-verify=false "$ref" >/dev/null
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+time_one() {
+  local start end
+  start=$(now)
+  "$@" >/dev/null
+  end=$(now)
+  awk -v a="$start" -v b="$end" 'BEGIN {printf "%.4f\n", b - a}'
+}
+
+declare -A t=()
+for _ in $(seq "$rounds"); do
+  # Interleaved, so drift in the machine's load hits all three alike.
+  t[tug]+="$(time_one "${tug[@]}" run --rm "$ref" true) "
+  t[podman]+="$(time_one "${podman[@]}" run --rm --network none "$ref" true) "
+  t[bwrap]+="$(time_one bwrap --unshare-user --unshare-pid --bind "$tmp/rootfs" / --proc /proc --dev /dev /bin/true) "
+done
+m_tug=$(echo ${t[tug]} | tr ' ' '\n' | median)
+m_podman=$(echo ${t[podman]} | tr ' ' '\n' | median)
+m_bwrap=$(echo ${t[bwrap]} | tr ' ' '\n' | median)
+echo "run --rm IMAGE true, median of $rounds, user $(id -un), $(nproc) cores, $(uname -r)"
+echo "podman $(podman --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1 {print $3}'), bwrap $(bwrap --version | awk '{print $2}')"
+printf '%-8s %10s\n' tool seconds
+printf '%-8s %10.4f\n' tug "$m_tug" podman "$m_podman" bwrap "$m_bwrap"
+awk -v t="$m_tug" -v p="$m_podman" -v b="$m_bwrap" 'BEGIN {
+  printf "tug/podman = %.3f (goal <= 0.2)\ntug/bwrap  = %.2f (goal <= 3)\n", t / p, t / b }'
