@@ -263,6 +263,14 @@ func TestRunNoLeaks(t *testing.T) {
 	if got := strings.Fields(string(out)); strings.Join(got, " ") != "0 1 2 3" {
 		t.Fatalf("descriptors open in the container: %v, want 0 1 2 and ls's own 3", got)
 	}
+	// A working directory through a descriptor the init holds would lead to
+	// the host's filesystem (CVE-2024-21626): none is a directory.
+	for fd := 3; fd <= 8; fd++ {
+		res := tug(t, u, store, "run", "--rm", "-w", fmt.Sprintf("/proc/self/fd/%d", fd), busybox, "ls", "..")
+		if res.Code == 0 {
+			t.Fatalf("-w /proc/self/fd/%d worked: the init held a directory descriptor:\n%s", fd, res.Stdout)
+		}
+	}
 	exe := runOut(t, u, store, "--init", busybox, "sh", "-c", "readlink /proc/1/exe; (echo x > /proc/1/exe) 2>/dev/null && echo WROTE; true")
 	if strings.Contains(exe, tugBin) || strings.Contains(exe, "WROTE") {
 		t.Fatalf("the container reached tug's binary through /proc/1/exe: %q", exe)
@@ -358,5 +366,86 @@ func TestRunTerminalAndStdio(t *testing.T) {
 	noIn.Stdin = strings.NewReader("must not arrive\n")
 	if out, err := noIn.Output(); err != nil || string(out) != "" {
 		t.Fatalf("without -i, stdin reached the container: %q, %v", out, err)
+	}
+}
+
+func TestVolumeCommands(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	if got := strings.TrimSpace(mustTug(t, u, store, "volume", "create", "data1").Stdout); got != "data1" {
+		t.Fatalf("volume create printed %q", got)
+	}
+	runOut(t, u, store, "-v", "data1:/d", busybox, "sh", "-c", "echo v > /d/f")
+	runOut(t, u, store, "-v", "data2:/d", busybox, "true")
+	ls := mustTug(t, u, store, "volume", "ls")
+	if lines := strings.Split(strings.TrimSpace(ls.Stdout), "\n"); len(lines) != 3 || !strings.Contains(lines[0], "VOLUME NAME") {
+		t.Fatalf("volume ls:\n%s", ls.Stdout)
+	}
+	mp := strings.TrimSpace(mustTug(t, u, store, "volume", "inspect", "-f", "{{.Mountpoint}}", "data1").Stdout)
+	if mp != filepath.Join(store[1], "volumes/data1/_data") {
+		t.Fatalf("volume inspect Mountpoint = %q", mp)
+	}
+	if b, err := os.ReadFile(filepath.Join(mp, "f")); err != nil || string(b) != "v\n" {
+		t.Fatalf("volume data on the host: %q %v", b, err)
+	}
+	mustTug(t, u, store, "volume", "rm", "data1", "data2")
+	if q := mustTug(t, u, store, "volume", "ls", "-q").Stdout; q != "" {
+		t.Fatalf("volumes left after rm: %q", q)
+	}
+	if res := tug(t, u, store, "volume", "rm", "nosuchvolume"); res.Code != 1 || !strings.Contains(res.Stderr, "no such volume") {
+		t.Fatalf("volume rm of a missing volume: exit %d, %q", res.Code, res.Stderr)
+	}
+}
+
+// A signal to tug reaches the container's PID 1.
+func TestRunForwardsSignals(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", busybox,
+		"sh", "-c", `trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.05; done`)...)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "ready") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 7 || !strings.Contains(out.String(), "got TERM") {
+		t.Fatalf("after SIGTERM to tug: exit %d, output %q; want the container's trap to run and exit 7", code, out.String())
+	}
+}
+
+// --security-opt seccomp=FILE loads a Docker-format profile.
+func TestRunSeccompProfileFile(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	dir := fixture.TempDirFor(t, u)
+	profile := filepath.Join(dir, "profile.json")
+	os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644)
+	res := tug(t, u, store, "run", "--rm", "--security-opt", "seccomp="+profile, busybox, "mkdir", "/newdir")
+	if res.Code == 0 || !strings.Contains(res.Stderr, "not permitted") {
+		t.Fatalf("mkdir under a profile that denies it: exit %d, %q", res.Code, res.Stderr)
+	}
+	if got := runOut(t, u, store, "--security-opt", "seccomp="+profile, busybox, "echo", "ok"); got != "ok" {
+		t.Fatalf("other syscalls under the profile: %q", got)
+	}
+	bad := tug(t, u, store, "run", "--rm", "--security-opt", "seccomp="+filepath.Join(dir, "missing.json"), busybox, "true")
+	if bad.Code != 125 || !strings.Contains(bad.Stderr, "missing.json") {
+		t.Fatalf("missing profile: exit %d, %q", bad.Code, bad.Stderr)
+	}
+}
+
+// --name is unique among containers.
+func TestRunName(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	mustTug(t, u, store, "run", "--name", "web1", busybox, "true")
+	res := tug(t, u, store, "run", "--name", "web1", busybox, "true")
+	if res.Code != 125 || !strings.Contains(res.Stderr, `"web1" is already in use`) {
+		t.Fatalf("second container named web1: exit %d, %q", res.Code, res.Stderr)
 	}
 }

@@ -37,6 +37,7 @@ type CLI struct {
 	Inspect InspectCmd `cmd:"" help:"Return low-level information on images."`
 	Info    InfoCmd    `cmd:"" help:"Display system-wide information."`
 	Run     RunCmd     `cmd:"" help:"Create and run a new container from an image."`
+	Volume  VolumeCmd  `cmd:"" help:"Manage volumes."`
 	Version VersionCmd `cmd:"" help:"Show the tug version information."`
 }
 

@@ -469,11 +469,11 @@ func volumeSource(store *image.Store, src string, create bool) (string, error) {
 	if strings.ContainsAny(src, "/") || src == "" {
 		return "", fmt.Errorf("%q is neither an absolute path nor a volume name", src)
 	}
-	dir := store.VolumeDir(src)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating volume %s: %w", src, err)
+	v, err := store.CreateVolume(src)
+	if err != nil {
+		return "", err
 	}
-	return dir, nil
+	return v.Mountpoint, nil
 }
 
 // parseMount reads --mount type=...,source=...,target=...[,readonly].

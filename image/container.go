@@ -3,7 +3,6 @@ package image
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"go.podman.io/storage"
 )
@@ -62,10 +61,4 @@ func (s *Store) DeleteContainer(id string) error {
 		return fmt.Errorf("removing container %s: %w", shortHex(id), err)
 	}
 	return nil
-}
-
-// VolumeDir returns the data directory of the named volume, creating it
-// where Podman keeps volumes (GRAPHROOT/volumes/NAME/_data).
-func (s *Store) VolumeDir(name string) string {
-	return filepath.Join(s.s.GraphRoot(), "volumes", name, "_data")
 }

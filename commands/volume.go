@@ -1,0 +1,152 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// VolumeCmd is `tug volume`.
+type VolumeCmd struct {
+	Create  VolumeCreateCmd  `cmd:"" help:"Create a volume."`
+	Ls      VolumeLsCmd      `cmd:"" aliases:"list" help:"List volumes."`
+	Rm      VolumeRmCmd      `cmd:"" aliases:"remove" help:"Remove one or more volumes."`
+	Inspect VolumeInspectCmd `cmd:"" help:"Display detailed information on one or more volumes."`
+}
+
+// VolumeCreateCmd is `tug volume create`.
+type VolumeCreateCmd struct {
+	Name string `arg:"" help:"Volume name."`
+}
+
+// Run creates the volume and prints its name.
+func (c *VolumeCreateCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := store.CreateVolume(c.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, v.Name)
+	return nil
+}
+
+// VolumeLsCmd is `tug volume ls`.
+type VolumeLsCmd struct {
+	Quiet  bool   `short:"q" help:"Only display volume names."`
+	Format string `help:"Format output using a Go template." placeholder:"STRING"`
+}
+
+var volumeHeaders = map[string]string{"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE"}
+
+// Run lists volumes in Docker's columns.
+func (c *VolumeLsCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	vols, err := store.Volumes()
+	if err != nil {
+		return err
+	}
+	format := c.Format
+	switch {
+	case c.Quiet:
+		format = "{{.Name}}"
+	case format == "json":
+		format = "{{json .}}"
+	case format == "":
+		format = "table {{.Driver}}\t{{.Name}}"
+	}
+	f, err := NewFormatter(env.Stdout, format, volumeHeaders)
+	if err != nil {
+		return err
+	}
+	for _, v := range vols {
+		if err := f.Write(v); err != nil {
+			return err
+		}
+	}
+	return f.Flush()
+}
+
+// VolumeRmCmd is `tug volume rm`.
+type VolumeRmCmd struct {
+	Force bool     `short:"f" help:"Do not fail on volumes that do not exist."`
+	Names []string `arg:"" name:"VOLUME" help:"Volumes to remove."`
+}
+
+// Run removes each volume, printing its name; exits 1 if any failed.
+func (c *VolumeRmCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, n := range c.Names {
+		if err := store.RemoveVolume(n); err != nil {
+			if c.Force {
+				continue
+			}
+			fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
+			failed = true
+			continue
+		}
+		fmt.Fprintln(env.Stdout, n)
+	}
+	if failed {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// VolumeInspectCmd is `tug volume inspect`.
+type VolumeInspectCmd struct {
+	Format string   `short:"f" help:"Format output using a Go template." placeholder:"STRING"`
+	Names  []string `arg:"" name:"VOLUME" help:"Volumes to inspect."`
+}
+
+// Run prints a JSON array of the volumes, as Docker does.
+func (c *VolumeInspectCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	var out []any
+	failed := false
+	for _, n := range c.Names {
+		v, err := store.Volume(n)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
+			failed = true
+			continue
+		}
+		out = append(out, v)
+	}
+	if c.Format != "" {
+		f, err := NewFormatter(env.Stdout, c.Format, nil)
+		if err != nil {
+			return err
+		}
+		for _, o := range out {
+			if err := f.Write(o); err != nil {
+				return err
+			}
+		}
+		if err := f.Flush(); err != nil {
+			return err
+		}
+	} else {
+		if out == nil {
+			out = []any{}
+		}
+		b, _ := json.MarshalIndent(out, "", "    ")
+		fmt.Fprintln(env.Stdout, string(b))
+	}
+	if failed {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
