@@ -77,7 +77,7 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	ctr, err := store.CreateContainer(img, c.Name)
+	ctr, err := store.CreateContainer(img, c.Name, c.Rm)
 	if err != nil {
 		return err
 	}

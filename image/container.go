@@ -17,13 +17,15 @@ type Container struct {
 }
 
 // CreateContainer makes a container record with a fresh writable layer on
-// the image. name may be empty.
-func (s *Store) CreateContainer(img *Image, name string) (*Container, error) {
+// the image. name may be empty. A volatile container (one that `run --rm`
+// removes anyway) is recorded without fsync, as Podman records its --rm
+// containers: a crash loses it, which is what --rm asked for.
+func (s *Store) CreateContainer(img *Image, name string, volatile bool) (*Container, error) {
 	var names []string
 	if name != "" {
 		names = []string{name}
 	}
-	c, err := s.s.CreateContainer("", names, img.ID, "", `{"created-by":"tug"}`, nil)
+	c, err := s.s.CreateContainer("", names, img.ID, "", `{"created-by":"tug"}`, &storage.ContainerOptions{Volatile: volatile})
 	if errors.Is(err, storage.ErrDuplicateName) {
 		return nil, fmt.Errorf("the container name %q is already in use: remove that container or choose another name", name)
 	}

@@ -243,10 +243,11 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 // process map its own ids into a child namespace).
 func (ns *UserNamespace) writeMaps(pid int) error {
 	if len(ns.UIDMap) > 1 {
-		if err := runIDMapHelper(ns.newuidmap, "/etc/subuid", pid, ns.UIDMap); err != nil {
-			return err
-		}
-		return runIDMapHelper(ns.newgidmap, "/etc/subgid", pid, ns.GIDMap)
+		// The two helpers are independent: run them side by side.
+		gidErr := make(chan error, 1)
+		go func() { gidErr <- runIDMapHelper(ns.newgidmap, "/etc/subgid", pid, ns.GIDMap) }()
+		uidErr := runIDMapHelper(ns.newuidmap, "/etc/subuid", pid, ns.UIDMap)
+		return errors.Join(uidErr, <-gidErr)
 	}
 	proc := "/proc/" + strconv.Itoa(pid)
 	if err := os.WriteFile(proc+"/setgroups", []byte("deny"), 0); err != nil {
