@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tug's main job end to end, offline: start a registry on loopback, push a
 # small busybox image to it (made here from Debian's busybox-static), pull
-# it with tug into your own image store, list and inspect it, remove it.
+# it with tug into your own image store, list, inspect and run it, remove it.
 # Run it as yourself (rootless) or as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +25,5 @@ set -x
 ./tug pull "$ref"
 ./tug images "$ref"
 ./tug inspect --format '{{.Id}} {{.Os}}/{{.Architecture}} {{json .Config.Cmd}}' "$ref"
+./tug run --rm --hostname demo "$ref" sh -c 'id; hostname; cat /etc/tug-fixture; ps -o pid,comm'
 ./tug rmi "$ref"
