@@ -145,3 +145,29 @@ func asJSONValue(v any) (any, error) {
 	dec.UseNumber()
 	return out, dec.Decode(&out)
 }
+
+// writeObjects prints objects as Docker's inspect commands do: one line per
+// object through format when it is set, else an indented JSON array.
+func writeObjects(w io.Writer, format string, objs []any) error {
+	if format == "" {
+		if objs == nil {
+			objs = []any{}
+		}
+		b, err := json.MarshalIndent(objs, "", "    ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	f, err := NewFormatter(w, format, nil)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := f.Write(o); err != nil {
+			return err
+		}
+	}
+	return f.Flush()
+}

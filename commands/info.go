@@ -52,14 +52,7 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 		r.IDMapping = "subordinate ids from /etc/subuid and /etc/subgid"
 	}
 	if c.Format != "" {
-		f, err := NewFormatter(env.Stdout, c.Format, nil)
-		if err != nil {
-			return err
-		}
-		if err := f.Write(r); err != nil {
-			return err
-		}
-		return f.Flush()
+		return writeObjects(env.Stdout, c.Format, []any{r})
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "Client: tug %s\n", r.Version)

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 )
 
@@ -30,28 +29,8 @@ func (c *InspectCmd) Run(ctx context.Context, env *Env) error {
 		}
 		out = append(out, info)
 	}
-	if c.Format != "" {
-		f, err := NewFormatter(env.Stdout, c.Format, nil)
-		if err != nil {
-			return err
-		}
-		for _, o := range out {
-			if err := f.Write(o); err != nil {
-				return err
-			}
-		}
-		if err := f.Flush(); err != nil {
-			return err
-		}
-	} else {
-		if out == nil {
-			out = []any{}
-		}
-		b, err := json.MarshalIndent(out, "", "    ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, string(b))
+	if err := writeObjects(env.Stdout, c.Format, out); err != nil {
+		return err
 	}
 	for _, f := range failed {
 		fmt.Fprintln(env.Stderr, f)

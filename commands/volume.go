@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 )
 
@@ -125,25 +124,8 @@ func (c *VolumeInspectCmd) Run(ctx context.Context, env *Env) error {
 		}
 		out = append(out, v)
 	}
-	if c.Format != "" {
-		f, err := NewFormatter(env.Stdout, c.Format, nil)
-		if err != nil {
-			return err
-		}
-		for _, o := range out {
-			if err := f.Write(o); err != nil {
-				return err
-			}
-		}
-		if err := f.Flush(); err != nil {
-			return err
-		}
-	} else {
-		if out == nil {
-			out = []any{}
-		}
-		b, _ := json.MarshalIndent(out, "", "    ")
-		fmt.Fprintln(env.Stdout, string(b))
+	if err := writeObjects(env.Stdout, c.Format, out); err != nil {
+		return err
 	}
 	if failed {
 		return &ExitError{Code: 1}

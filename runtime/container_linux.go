@@ -171,6 +171,12 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 		}
 		return 0, errors.New(r.Msg)
 	}
+	return exitStatus(waitErr, "waiting for the container")
+}
+
+// exitStatus turns cmd.Wait's error into the status a shell would report:
+// the exit code, or 128+N when signal N killed the process.
+func exitStatus(waitErr error, what string) (int, error) {
 	var exitErr *exec.ExitError
 	if errors.As(waitErr, &exitErr) {
 		if st, ok := exitErr.Sys().(syscall.WaitStatus); ok && st.Signaled() {
@@ -179,7 +185,7 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 		return exitErr.ExitCode(), nil
 	}
 	if waitErr != nil {
-		return 0, fmt.Errorf("waiting for the container: %w", waitErr)
+		return 0, fmt.Errorf("%s: %w", what, waitErr)
 	}
 	return 0, nil
 }

@@ -224,18 +224,7 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 			_ = cmd.Process.Signal(s)
 		}
 	}()
-	err := cmd.Wait()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		if st, ok := exitErr.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			return 128 + int(st.Signal()), nil
-		}
-		return exitErr.ExitCode(), nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("waiting for tug's namespace child: %w", err)
-	}
-	return 0, nil
+	return exitStatus(cmd.Wait(), "waiting for tug's namespace child")
 }
 
 // writeMaps writes the child's uid and gid maps: through the setuid helpers
