@@ -64,7 +64,7 @@ func TestPullWithCredentials(t *testing.T) {
 		if res.Code == 0 {
 			t.Fatalf("pull of %s succeeded without valid credentials:\n%s", ref, res.Stdout)
 		}
-		for _, want := range []string{"login " + reg.Addr, "config.json"} {
+		for _, want := range []string{"run 'tug login " + reg.Addr + "'", "config.json"} {
 			if !strings.Contains(res.Stderr, want) {
 				t.Errorf("error lacks %q:\n%s", want, res.Stderr)
 			}

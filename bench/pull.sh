@@ -8,40 +8,17 @@
 #   bench/pull.sh [ROUNDS]        (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CGO_ENABLED=0
+. bench/lib.sh
 rounds=${1:-5}
-for t in podman skopeo docker-registry; do
-  command -v "$t" >/dev/null || { echo "bench needs $t (apt-get install -y podman skopeo docker-registry)" >&2; exit 1; }
-done
-
-tmp=$(mktemp -d)
-chmod 755 "$tmp"
-go build -o "$tmp/tug" .
-go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
-"$tmp/tug-fixture" registry "$tmp/registry" >"$tmp/addr" &
-registry=$!
-cleanup() {
-  kill $registry 2>/dev/null || true
-  wait $registry 2>/dev/null || true
-  # As root, skopeo leaves its stores' overlay directories mounted.
-  if [ "$(id -u)" -eq 0 ]; then
-    awk '{print $2}' /proc/mounts | grep "^$tmp/" | sort -r | xargs -r umount -l
-  fi
-  # Rootless stores hold files of subordinate ids: remove them inside a user namespace.
-  podman unshare rm -rf "$tmp/stores" 2>/dev/null || rm -rf "$tmp/stores"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-for _ in $(seq 100); do [ -s "$tmp/addr" ] && break; sleep 0.1; done
-addr=$(cat "$tmp/addr")
+bench_need podman skopeo docker-registry
+bench_setup
+bench_registry registry
+addr=$(cat "$tmp/registry.addr")
 
 small="$addr/bench/busybox:latest"
 large="$addr/bench/layers:latest"
 "$tmp/tug-fixture" push-busybox "$small" >/dev/null
 "$tmp/tug-fixture" push-layers "$large" 8 $((16 << 20)) >/dev/null
-
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # run TOOL REF ROUND: one pull into a fresh store; prints seconds.
 run() {
@@ -55,7 +32,7 @@ run() {
     podman) podman --root "$d/root" --runroot "$d/run" --storage-driver overlay pull -q --tls-verify=false "$ref" >/dev/null ;;
   esac
   end=$(now)
-  awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f\n", b - a}'
+  seconds "$start" "$end"
 }
 
 echo "tug pull vs skopeo copy vs podman pull, $rounds rounds each, fresh store per pull, user $(id -un)"
@@ -72,6 +49,6 @@ for ref in "$small" "$large"; do
   t=$(echo ${times[tug]} | tr ' ' '\n' | median)
   s=$(echo ${times[skopeo]} | tr ' ' '\n' | median)
   p=$(echo ${times[podman]} | tr ' ' '\n' | median)
-  printf '%-28s %10.3f %10.3f %10.3f %14.2f %14.2f\n' "${ref#$addr/}" "$t" "$s" "$p" "$(awk -v a="$s" -v b="$t" 'BEGIN {print a / b}')" "$(awk -v a="$p" -v b="$t" 'BEGIN {print a / b}')"
+  printf '%-28s %10.3f %10.3f %10.3f %14.2f %14.2f\n' "${ref#$addr/}" "$t" "$s" "$p" "$(ratio "$s" "$t")" "$(ratio "$p" "$t")"
   unset times
 done

@@ -30,11 +30,17 @@ type Globals struct {
 type CLI struct {
 	Globals
 
+	Build   BuildCmd   `cmd:"" help:"Build an image from a Dockerfile."`
 	Pull    PullCmd    `cmd:"" help:"Download an image from a registry."`
+	Push    PushCmd    `cmd:"" help:"Upload an image to a registry."`
+	Login   LoginCmd   `cmd:"" help:"Log in to a registry."`
+	Logout  LogoutCmd  `cmd:"" help:"Log out from a registry."`
 	Images  ImagesCmd  `cmd:"" help:"List images."`
 	Tag     TagCmd     `cmd:"" help:"Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."`
 	Rmi     RmiCmd     `cmd:"" help:"Remove one or more images."`
 	Inspect InspectCmd `cmd:"" help:"Return low-level information on images."`
+	Save    SaveCmd    `cmd:"" help:"Save one or more images to a tar archive (streamed to standard output by default)."`
+	Load    LoadCmd    `cmd:"" help:"Load images from a tar archive or standard input."`
 	Info    InfoCmd    `cmd:"" help:"Display system-wide information."`
 	Run     RunCmd     `cmd:"" help:"Create and run a new container from an image."`
 	Volume  VolumeCmd  `cmd:"" help:"Manage volumes."`

@@ -134,6 +134,14 @@ func (s *Store) Lookup(ref string) (*Image, error) {
 		if img, err := s.s.Image(remote.Canonical(r)); err == nil {
 			return s.fromStorage(img)
 		}
+		// A short name also finds a local build, as in Podman.
+		if !remote.HasRegistry(ref) {
+			if local, err := LocalName(ref); err == nil {
+				if img, err := s.s.Image(local); err == nil {
+					return s.fromStorage(img)
+				}
+			}
+		}
 	}
 	if hexID.MatchString(ref) {
 		prefix := strings.TrimPrefix(ref, "sha256:")

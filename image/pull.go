@@ -86,55 +86,112 @@ func (s *Store) Pull(ctx context.Context, refStr string, o PullOptions) (*PullRe
 	if err != nil {
 		return nil, err
 	}
-	img := res.Image
-	rawCfg, err := img.RawConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("fetching image config of %s: %w", refStr, err)
-	}
-	cfgDigest, err := img.ConfigName()
-	if err != nil {
-		return nil, fmt.Errorf("reading config digest of %s: %w", refStr, err)
-	}
-	if sum := sha256.Sum256(rawCfg); hex.EncodeToString(sum[:]) != cfgDigest.Hex {
-		return nil, fmt.Errorf("image config of %s does not match its digest %s: refusing to store it", refStr, cfgDigest)
-	}
-	var cfg v1.ConfigFile
-	if err := json.Unmarshal(rawCfg, &cfg); err != nil {
-		return nil, fmt.Errorf("decoding image config of %s: %w", refStr, err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return nil, fmt.Errorf("reading layers of %s: %w", refStr, err)
-	}
-	diffIDs := cfg.RootFS.DiffIDs
-	if len(diffIDs) != len(layers) {
-		return nil, fmt.Errorf("image %s is malformed: its manifest has %d layers but its config lists %d diff ids", refStr, len(layers), len(diffIDs))
-	}
-
 	name := remote.Canonical(ref)
 	result := &PullResult{Name: name, Digest: res.ManifestDigest.String()}
 	if res.IndexDigest != nil {
 		result.Digest = res.IndexDigest.String()
 	}
-
-	ids := ChainIDs(diffIDs)
-	if existing, err := s.s.Image(cfgDigest.Hex); err == nil && s.layersPresent(existing.TopLayer) {
-		for _, l := range layers {
+	p, err := prepare(res.Image, refStr, pulledRecord(name, res))
+	if err != nil {
+		return nil, err
+	}
+	if existing, err := s.s.Image(p.cfgDigest.Hex); err == nil && s.layersPresent(existing.TopLayer) {
+		for _, l := range p.layers {
 			if d, err := l.Digest(); err == nil {
 				progress(PullEvent{Layer: shortHex(d.Hex), Status: StatusExists})
 			}
 		}
-		if err := s.recordPull(existing.ID, name, res); err != nil {
+		if err := s.recordNames(existing.ID, p.rec); err != nil {
 			return nil, err
 		}
 		result.UpToDate = true
 		result.Image, err = s.imageByID(existing.ID)
 		return result, err
 	}
-
-	tmp, err := s.tempDir("pull")
+	top, err := s.storeLayers(ctx, p, o.Jobs, progress)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pulling %s: %w", refStr, ctx.Err())
+		}
+		return nil, err
+	}
+	id, err := s.createImage(p, top)
 	if err != nil {
 		return nil, err
+	}
+	result.Image, err = s.imageByID(id)
+	return result, err
+}
+
+// record is what an image record holds besides its config and layers: its
+// names and the manifests it is known by.
+type record struct {
+	names []string
+	// manifest is the one the image is stored with; index, when set, is
+	// the image index it was found through.
+	manifest, index             []byte
+	manifestDigest, indexDigest digest.Digest
+}
+
+func pulledRecord(name string, res *remote.Resolved) record {
+	rec := record{names: []string{name}, manifest: res.RawManifest, manifestDigest: digest.Digest(res.ManifestDigest.String())}
+	if res.IndexDigest != nil {
+		rec.index, rec.indexDigest = res.RawIndex, digest.Digest(res.IndexDigest.String())
+	}
+	return rec
+}
+
+// prepared is an image whose config has been read and checked against its
+// digest, ready for storeLayers and createImage.
+type prepared struct {
+	what      string // how errors name the image: the reference pulled, the archive entry loaded
+	cfgDigest v1.Hash
+	rawCfg    []byte
+	cfg       v1.ConfigFile
+	layers    []v1.Layer
+	diffIDs   []v1.Hash
+	rec       record
+}
+
+// prepare reads img's config, refusing one that does not match its digest
+// or whose diff ids do not match the layers.
+func prepare(img v1.Image, what string, rec record) (*prepared, error) {
+	rawCfg, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("fetching image config of %s: %w", what, err)
+	}
+	cfgDigest, err := img.ConfigName()
+	if err != nil {
+		return nil, fmt.Errorf("reading config digest of %s: %w", what, err)
+	}
+	if sum := sha256.Sum256(rawCfg); hex.EncodeToString(sum[:]) != cfgDigest.Hex {
+		return nil, fmt.Errorf("image config of %s does not match its digest %s: refusing to store it", what, cfgDigest)
+	}
+	p := &prepared{what: what, cfgDigest: cfgDigest, rawCfg: rawCfg, rec: rec}
+	if err := json.Unmarshal(rawCfg, &p.cfg); err != nil {
+		return nil, fmt.Errorf("decoding image config of %s: %w", what, err)
+	}
+	if p.layers, err = img.Layers(); err != nil {
+		return nil, fmt.Errorf("reading layers of %s: %w", what, err)
+	}
+	p.diffIDs = p.cfg.RootFS.DiffIDs
+	if len(p.diffIDs) != len(p.layers) {
+		return nil, fmt.Errorf("image %s is malformed: its manifest has %d layers but its config lists %d diff ids", what, len(p.layers), len(p.diffIDs))
+	}
+	return p, nil
+}
+
+// storeLayers stores the layers of p that the store lacks and returns the
+// id of the top one. Up to jobs layers are fetched at once, each to a
+// scratch file, verified against its digest (by the layer's reader) and
+// against its diff id before it is stored; they are stored in order as
+// they arrive.
+func (s *Store) storeLayers(ctx context.Context, p *prepared, jobs int, progress func(PullEvent)) (string, error) {
+	layers, diffIDs, refStr := p.layers, p.diffIDs, p.what
+	ids := ChainIDs(diffIDs)
+	tmp, err := s.tempDir("pull")
+	if err != nil {
+		return "", err
 	}
 	defer os.RemoveAll(tmp)
 
@@ -148,12 +205,12 @@ func (s *Store) Pull(ctx context.Context, refStr string, o PullOptions) (*PullRe
 	stored := make([]bool, len(layers))
 	ready := make([]chan struct{}, len(layers))
 	g, gctx := errgroup.WithContext(ctx)
-	slots := make(chan struct{}, o.Jobs)
+	slots := make(chan struct{}, jobs)
 	for i, l := range layers {
 		ready[i] = make(chan struct{})
 		d, err := l.Digest()
 		if err != nil {
-			return nil, fmt.Errorf("reading layer digest of %s: %w", refStr, err)
+			return "", fmt.Errorf("reading layer digest of %s: %w", refStr, err)
 		}
 		short := shortHex(d.Hex)
 		if _, err := s.s.Layer(ids[i]); err == nil {
@@ -214,21 +271,13 @@ func (s *Store) Pull(ctx context.Context, refStr string, o PullOptions) (*PullRe
 	}()
 	waitErr := g.Wait()
 	if err := errors.Join(waitErr, applyErr); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("pulling %s: %w", refStr, ctx.Err())
-		}
-		return nil, err
+		return "", err
 	}
 	top := ""
 	if len(ids) > 0 {
 		top = ids[len(ids)-1]
 	}
-	id, err := s.createImage(cfgDigest, rawCfg, cfg.Created.Time, top, name, res)
-	if err != nil {
-		return nil, err
-	}
-	result.Image, err = s.imageByID(id)
-	return result, err
+	return top, nil
 }
 
 // putLayer stores one downloaded layer, tolerating another tug or Podman
@@ -257,43 +306,43 @@ func (s *Store) putLayer(id, parent, path string, d v1.Hash, size int64, diffID 
 
 // createImage writes the image record with Podman's conventions: id =
 // config digest, config and manifests as big data under Podman's keys.
-func (s *Store) createImage(cfgDigest v1.Hash, rawCfg []byte, created time.Time, top, name string, res *remote.Resolved) (string, error) {
+func (s *Store) createImage(p *prepared, top string) (string, error) {
+	cfgDigest, rec := p.cfgDigest, p.rec
 	id := cfgDigest.Hex
-	big := []storage.ImageBigDataOption{{Key: cfgDigest.String(), Data: rawCfg, Digest: digest.Digest(cfgDigest.String())}}
-	big = append(big, manifestBigData(res)...)
-	digests := []digest.Digest{digest.Digest(res.ManifestDigest.String())}
-	if res.IndexDigest != nil {
-		digests = append(digests, digest.Digest(res.IndexDigest.String()))
+	big := []storage.ImageBigDataOption{{Key: cfgDigest.String(), Data: p.rawCfg, Digest: digest.Digest(cfgDigest.String())}}
+	big = append(big, manifestBigData(rec)...)
+	digests := []digest.Digest{rec.manifestDigest}
+	if rec.indexDigest != "" {
+		digests = append(digests, rec.indexDigest)
 	}
-	// The name is added afterwards: AddNames moves it from any image that
-	// has it (docker tag semantics), CreateImage would refuse.
+	// The names are added afterwards: AddNames moves a name from any image
+	// that has it (docker tag semantics), CreateImage would refuse.
 	_, err := s.s.CreateImage(id, nil, top, "", &storage.ImageOptions{
-		CreationDate: created,
+		CreationDate: p.cfg.Created.Time,
 		Digest:       digests[0],
 		Digests:      digests,
 		BigData:      big,
 	})
 	if errors.Is(err, storage.ErrDuplicateID) {
-		return id, s.recordPull(id, name, res)
+		return id, s.recordNames(id, rec)
 	}
 	if err != nil {
-		return "", fmt.Errorf("recording image %s: %w", name, err)
+		return "", fmt.Errorf("recording image %s: %w", p.what, err)
 	}
-	if err := s.s.AddNames(id, []string{name}); err != nil {
-		return "", fmt.Errorf("naming image %s: %w", name, err)
+	if err := s.addNames(id, rec.names); err != nil {
+		return "", err
 	}
 	return id, nil
 }
 
-func manifestBigData(res *remote.Resolved) []storage.ImageBigDataOption {
-	md := digest.Digest(res.ManifestDigest.String())
+func manifestBigData(rec record) []storage.ImageBigDataOption {
+	md := rec.manifestDigest
 	big := []storage.ImageBigDataOption{
-		{Key: storage.ImageDigestBigDataKey, Data: res.RawManifest, Digest: md},
-		{Key: manifestKey(md), Data: res.RawManifest, Digest: md},
+		{Key: storage.ImageDigestBigDataKey, Data: rec.manifest, Digest: md},
+		{Key: manifestKey(md), Data: rec.manifest, Digest: md},
 	}
-	if res.IndexDigest != nil {
-		id := digest.Digest(res.IndexDigest.String())
-		big = append(big, storage.ImageBigDataOption{Key: manifestKey(id), Data: res.RawIndex, Digest: id})
+	if rec.indexDigest != "" {
+		big = append(big, storage.ImageBigDataOption{Key: manifestKey(rec.indexDigest), Data: rec.index, Digest: rec.indexDigest})
 	}
 	return big
 }
@@ -302,19 +351,26 @@ func manifestKey(d digest.Digest) string {
 	return storage.ImageDigestManifestBigDataNamePrefix + "-" + d.String()
 }
 
-// recordPull adds the name and the manifests of a pull to an image that is
+// recordNames adds the names and the manifests of rec to an image that is
 // already stored.
-func (s *Store) recordPull(id, name string, res *remote.Resolved) error {
-	for _, b := range manifestBigData(res) {
+func (s *Store) recordNames(id string, rec record) error {
+	for _, b := range manifestBigData(rec) {
 		if b.Key == storage.ImageDigestBigDataKey {
 			continue // keep the manifest the image was first stored with
 		}
 		if err := s.s.SetImageBigData(id, b.Key, b.Data, func([]byte) (digest.Digest, error) { return b.Digest, nil }); err != nil {
-			return fmt.Errorf("recording manifest of %s: %w", name, err)
+			return fmt.Errorf("recording manifest of %s: %w", strings.Join(rec.names, ", "), err)
 		}
 	}
-	if err := s.s.AddNames(id, []string{name}); err != nil {
-		return fmt.Errorf("naming image %s: %w", name, err)
+	return s.addNames(id, rec.names)
+}
+
+func (s *Store) addNames(id string, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	if err := s.s.AddNames(id, names); err != nil {
+		return fmt.Errorf("naming image %s: %w", strings.Join(names, ", "), err)
 	}
 	return nil
 }

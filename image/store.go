@@ -146,6 +146,9 @@ func (s *Store) Close() error {
 	return err
 }
 
+// GraphRoot is the store's graph root.
+func (s *Store) GraphRoot() string { return s.s.GraphRoot() }
+
 // StoreInfo describes the store for `tug info`.
 type StoreInfo struct {
 	GraphRoot    string

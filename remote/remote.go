@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
@@ -92,8 +91,8 @@ type Client struct {
 	transport http.RoundTripper
 }
 
-// NewClient makes a Client. Credentials come from Docker's and Podman's
-// auth files and credential helpers, re-read on every request.
+// NewClient makes a Client. Credentials come from Keychain: Docker's and
+// Podman's auth files and credential helpers, re-read on every request.
 func NewClient(opts Options) *Client {
 	if opts.Platform.Architecture == "" {
 		opts.Platform = HostPlatform()
@@ -108,7 +107,7 @@ func NewClient(opts Options) *Client {
 func (c *Client) remoteOptions(ctx context.Context) []ggcr.Option {
 	o := []ggcr.Option{
 		ggcr.WithContext(ctx),
-		ggcr.WithAuthFromKeychain(authn.DefaultKeychain),
+		ggcr.WithAuthFromKeychain(Keychain),
 		ggcr.WithTransport(c.transport),
 		ggcr.WithPlatform(c.opts.Platform),
 	}
@@ -203,9 +202,9 @@ func (c *Client) explain(ref name.Reference, err error) error {
 	return fmt.Errorf("%s: reaching registry %s: %w", Canonical(ref), ref.Context().RegistryStr(), err)
 }
 
-// loginHint says where credentials come from until tug has its own login.
+// loginHint says how to give credentials.
 func loginHint(registry string) string {
-	return fmt.Sprintf("if it needs credentials, log in with 'docker login %s' or 'podman login %s': tug reads ~/.docker/config.json, $REGISTRY_AUTH_FILE and Podman's auth.json", registry, registry)
+	return fmt.Sprintf("if it needs credentials, run 'tug login %s'; tug reads them from $REGISTRY_AUTH_FILE, ~/.docker/config.json and Podman's auth.json", registry)
 }
 
 // dockerSchemePolicy refuses plain HTTP to any registry but a loopback one
@@ -236,4 +235,14 @@ func IsLoopback(hostport string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// HasRegistry reports whether a reference names its registry (its first
+// path component has a dot or a port, or is localhost), as Docker decides.
+func HasRegistry(ref string) bool {
+	first, _, found := strings.Cut(ref, "/")
+	if !found {
+		return false
+	}
+	return strings.ContainsAny(first, ".:") || first == "localhost"
 }

@@ -1,0 +1,857 @@
+// Package build turns a Dockerfile and a context into an image in the
+// store: the Dockerfile is parsed by BuildKit's own parser, every RUN runs
+// through tug's runtime with run's isolation, every COPY is written as a
+// layer straight from the context, and each step is cached locally.
+package build
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	goruntime "runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/tugcli/tug/image"
+	rt "github.com/tugcli/tug/runtime"
+)
+
+// Options describe one build.
+type Options struct {
+	// Dockerfile is the Dockerfile's text; DockerfileName names it in errors.
+	Dockerfile     []byte
+	DockerfileName string
+	Context        *Context
+	Tags           []string
+	BuildArgs      map[string]string
+	Target         string
+	NoCache        bool
+	Labels         map[string]string
+	// Network is "none" (the default, as for run) or "host".
+	Network string
+	// Timestamp, if set, fixes every time in the image (SOURCE_DATE_EPOCH).
+	Timestamp *time.Time
+	// Pull gets a base image from its registry even when it is stored.
+	Pull bool
+	// PullImage fetches a base image that is missing (or always, with Pull).
+	PullImage func(ctx context.Context, ref string) (*image.Image, error)
+	// Output receives step headers and RUN output; Progress step events.
+	Output   io.Writer
+	Progress func(Step)
+}
+
+// Step is a progress event: a step starting, or finishing (Done), cached
+// or not.
+type Step struct {
+	Stage, Index, Total int
+	Text                string
+	Cached              bool
+	Done                bool
+	Elapsed             time.Duration
+}
+
+// Result is the built image.
+type Result struct {
+	Image *image.Image
+	Names []string
+}
+
+// ParseError is a Dockerfile error with its place: FILE:LINE: message.
+type ParseError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *ParseError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// stageState is what a stage has built so far.
+type stageState struct {
+	cfg   v1.ConfigFile
+	top   string // top layer id; "" for scratch
+	key   string // cache chain key
+	shell []string
+	args  map[string]string
+	// cmdSet: CMD was set in this stage (ENTRYPOINT then keeps it).
+	cmdSet bool
+}
+
+// Build runs the build and stores the image.
+func Build(ctx context.Context, store *image.Store, o Options) (*Result, error) {
+	if o.DockerfileName == "" {
+		o.DockerfileName = "Dockerfile"
+	}
+	if o.Output == nil {
+		o.Output = io.Discard
+	}
+	if o.Progress == nil {
+		o.Progress = func(Step) {}
+	}
+	res, err := parser.Parse(bytes.NewReader(o.Dockerfile))
+	if err != nil {
+		return nil, locate(o.DockerfileName, err)
+	}
+	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		return nil, locate(o.DockerfileName, err)
+	}
+	if len(stages) == 0 {
+		return nil, &ParseError{File: o.DockerfileName, Msg: "no build stage in current context"}
+	}
+	b := &builder{store: store, o: o, lex: shell.NewLex(res.EscapeToken), built: map[int]*stageState{}}
+	b.meta = b.metaArgs(metaArgs)
+
+	target := len(stages) - 1
+	if o.Target != "" {
+		found := false
+		for i, s := range stages {
+			if strings.EqualFold(s.Name, o.Target) {
+				target, found = i, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("target stage %q could not be found in %s", o.Target, o.DockerfileName)
+		}
+	}
+	b.stages = stages[:target+1]
+	st, err := b.stage(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	cfg := st.cfg
+	if len(o.Labels) > 0 {
+		if cfg.Config.Labels == nil {
+			cfg.Config.Labels = map[string]string{}
+		}
+		for k, v := range o.Labels {
+			cfg.Config.Labels[k] = v
+		}
+	}
+	// The image is as old as its last step: a fully cached rebuild gives
+	// the same image.
+	created := b.now()
+	if n := len(cfg.History); n > 0 && b.o.Timestamp == nil {
+		created = cfg.History[n-1].Created.Time
+	}
+	cfg.Created = v1.Time{Time: created}
+	img, err := store.CommitImage(&cfg, st.top, o.Tags, created)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Image: img, Names: img.Names}, nil
+}
+
+// locate turns a parser error into FILE:LINE: message.
+func locate(file string, err error) error {
+	var le *parser.LocationError
+	if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
+		return &ParseError{File: file, Line: le.Locations[0][0].Start.Line, Msg: strings.TrimPrefix(errors.Unwrap(err).Error(), "dockerfile parse error on line ")}
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "dockerfile parse error on line "); i >= 0 {
+		rest := msg[i+len("dockerfile parse error on line "):]
+		if n, after, ok := strings.Cut(rest, ": "); ok {
+			if line, err := strconv.Atoi(n); err == nil {
+				return &ParseError{File: file, Line: line, Msg: after}
+			}
+		}
+	}
+	return &ParseError{File: file, Msg: msg}
+}
+
+type builder struct {
+	store  *image.Store
+	o      Options
+	lex    *shell.Lex
+	stages []instructions.Stage
+	built  map[int]*stageState
+	meta   map[string]string
+}
+
+func (b *builder) now() time.Time {
+	if b.o.Timestamp != nil {
+		return b.o.Timestamp.UTC()
+	}
+	return time.Now().UTC()
+}
+
+// builtinArgs are the predefined platform args BuildKit supplies.
+func builtinArgs() map[string]string {
+	p := goruntime.GOOS + "/" + goruntime.GOARCH
+	return map[string]string{
+		"TARGETPLATFORM": p, "TARGETOS": goruntime.GOOS, "TARGETARCH": goruntime.GOARCH, "TARGETVARIANT": "",
+		"BUILDPLATFORM": p, "BUILDOS": goruntime.GOOS, "BUILDARCH": goruntime.GOARCH, "BUILDVARIANT": "",
+	}
+}
+
+// proxyArgs may be passed with --build-arg without being declared.
+var proxyArgs = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
+
+// metaArgs evaluates the ARGs before the first FROM.
+func (b *builder) metaArgs(args []instructions.ArgCommand) map[string]string {
+	vals := builtinArgs()
+	for _, a := range args {
+		for _, kv := range a.Args {
+			v, ok := b.o.BuildArgs[kv.Key]
+			if !ok && kv.Value != nil {
+				v, _, _ = b.lex.ProcessWord(*kv.Value, mapEnv(vals))
+				ok = true
+			}
+			if ok {
+				vals[kv.Key] = v
+			}
+		}
+	}
+	return vals
+}
+
+type mapEnv map[string]string
+
+func (m mapEnv) Get(k string) (string, bool) { v, ok := m[k]; return v, ok }
+func (m mapEnv) Keys() []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// stage builds stage i (and, first, what it depends on), once.
+func (b *builder) stage(ctx context.Context, i int) (*stageState, error) {
+	if st, ok := b.built[i]; ok {
+		return st, nil
+	}
+	s := b.stages[i]
+	base, _, err := b.lex.ProcessWord(s.BaseName, mapEnv(b.meta))
+	if err != nil {
+		return nil, fmt.Errorf("%s: FROM %s: %w", b.o.DockerfileName, s.BaseName, err)
+	}
+	if s.Platform != "" {
+		p, _, _ := b.lex.ProcessWord(s.Platform, mapEnv(b.meta))
+		if p != goruntime.GOOS+"/"+goruntime.GOARCH {
+			return nil, fmt.Errorf("%s: FROM --platform=%s: tug builds only for this host's platform, %s/%s", b.o.DockerfileName, p, goruntime.GOOS, goruntime.GOARCH)
+		}
+	}
+	st, err := b.from(ctx, i, base)
+	if err != nil {
+		return nil, err
+	}
+	total := len(s.Commands) + 1
+	b.o.Progress(Step{Stage: i, Index: 1, Total: total, Text: "FROM " + base, Done: true})
+	for n, cmd := range s.Commands {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := b.step(ctx, i, n+2, total, st, cmd); err != nil {
+			return nil, err
+		}
+	}
+	b.built[i] = st
+	return st, nil
+}
+
+// from starts a stage: from an earlier stage, from scratch, or from an image.
+func (b *builder) from(ctx context.Context, i int, base string) (*stageState, error) {
+	st := &stageState{shell: []string{"/bin/sh", "-c"}, args: map[string]string{}}
+	for j := 0; j < i; j++ {
+		if b.stages[j].Name != "" && strings.EqualFold(b.stages[j].Name, base) {
+			prev, err := b.stage(ctx, j)
+			if err != nil {
+				return nil, err
+			}
+			st.cfg, st.top, st.key = cloneConfig(prev.cfg), prev.top, prev.key
+			if len(prev.cfg.Config.Shell) > 0 {
+				st.shell = prev.cfg.Config.Shell
+			}
+			return st, nil
+		}
+	}
+	if strings.EqualFold(base, "scratch") {
+		st.cfg = v1.ConfigFile{OS: goruntime.GOOS, Architecture: goruntime.GOARCH, RootFS: v1.RootFS{Type: "layers"}}
+		st.cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+		st.key = keyOf("scratch")
+		return st, nil
+	}
+	img, err := b.baseImage(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	st.cfg = cloneConfig(img.Config)
+	st.top = img.TopLayer
+	st.key = keyOf("image", img.ID)
+	if len(st.cfg.Config.Shell) > 0 {
+		st.shell = st.cfg.Config.Shell
+	}
+	if len(st.cfg.Config.OnBuild) > 0 {
+		return nil, fmt.Errorf("base image %s has ONBUILD triggers, which tug does not run yet", base)
+	}
+	return st, nil
+}
+
+func (b *builder) baseImage(ctx context.Context, ref string) (*image.Image, error) {
+	if !b.o.Pull {
+		img, err := b.store.Lookup(ref)
+		if err == nil {
+			return img, nil
+		}
+		if !errors.Is(err, image.ErrNotFound) {
+			return nil, err
+		}
+	}
+	if b.o.PullImage == nil {
+		return nil, fmt.Errorf("base image %s: %w", ref, image.ErrNotFound)
+	}
+	return b.o.PullImage(ctx, ref)
+}
+
+func cloneConfig(c v1.ConfigFile) v1.ConfigFile {
+	raw, _ := json.Marshal(c)
+	var out v1.ConfigFile
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
+func keyOf(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// env is what word expansion sees in a step: the stage's ARGs, then its
+// ENV (which wins).
+func (st *stageState) env() mapEnv {
+	m := mapEnv{}
+	for k, v := range st.args {
+		m[k] = v
+	}
+	for _, kv := range st.cfg.Config.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func (st *stageState) setEnv(k, v string) {
+	for i, kv := range st.cfg.Config.Env {
+		if strings.HasPrefix(kv, k+"=") {
+			st.cfg.Config.Env[i] = k + "=" + v
+			return
+		}
+	}
+	st.cfg.Config.Env = append(st.cfg.Config.Env, k+"="+v)
+}
+
+// step runs one instruction of stage si.
+func (b *builder) step(ctx context.Context, si, index, total int, st *stageState, cmd instructions.Command) error {
+	if e, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
+		env := st.env()
+		if err := e.Expand(func(word string) (string, error) {
+			out, _, err := b.lex.ProcessWord(word, env)
+			return out, err
+		}); err != nil {
+			return fmt.Errorf("%s: %s: %w", b.o.DockerfileName, cmd.Name(), err)
+		}
+	}
+	text := fmt.Sprint(cmd)
+	start := time.Now()
+	b.o.Progress(Step{Stage: si, Index: index, Total: total, Text: text})
+	cached := false
+	var err error
+	switch c := cmd.(type) {
+	case *instructions.RunCommand:
+		cached, err = b.run(ctx, st, c)
+	case *instructions.CopyCommand:
+		cached, err = b.copy(ctx, st, c.SourcesAndDest, c.From, c.Chown, c.Chmod, c.ExcludePatterns, false, text)
+	case *instructions.AddCommand:
+		cached, err = b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, c.ExcludePatterns, true, text)
+	case *instructions.ArgCommand:
+		err = b.configStep(st, cmd)
+	default:
+		// Config-only steps are cached too, so that a rebuild gives the
+		// same history times and so the same image id.
+		key := keyOf(st.key, "CONFIG", text)
+		if cached = b.useCache(st, key); !cached {
+			if err = b.configStep(st, cmd); err == nil {
+				st.key = key
+				b.remember(key, cacheRecord{Top: st.top, Cfg: st.cfg})
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	b.o.Progress(Step{Stage: si, Index: index, Total: total, Text: text, Cached: cached, Done: true, Elapsed: time.Since(start)})
+	return nil
+}
+
+// configStep applies an instruction that only changes the config.
+func (b *builder) configStep(st *stageState, cmd instructions.Command) error {
+	c := &st.cfg.Config
+	switch x := cmd.(type) {
+	case *instructions.EnvCommand:
+		for _, kv := range x.Env {
+			st.setEnv(kv.Key, kv.Value)
+		}
+	case *instructions.ArgCommand:
+		for _, kv := range x.Args {
+			v, ok := b.o.BuildArgs[kv.Key]
+			if !ok && kv.Value != nil {
+				v, ok = *kv.Value, true
+			}
+			if !ok {
+				v, ok = b.meta[kv.Key]
+			}
+			if ok {
+				st.args[kv.Key] = v
+			} else {
+				st.args[kv.Key] = ""
+			}
+		}
+		st.key = keyOf(st.key, "ARG", argsKey(st.args))
+		return nil // ARG leaves no history entry
+	case *instructions.LabelCommand:
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		for _, kv := range x.Labels {
+			c.Labels[kv.Key] = kv.Value
+		}
+	case *instructions.MaintainerCommand:
+		st.cfg.Author = x.Maintainer
+	case *instructions.WorkdirCommand:
+		p := x.Path
+		if !path.IsAbs(p) {
+			p = path.Join("/", c.WorkingDir, p)
+		}
+		c.WorkingDir = path.Clean(p)
+	case *instructions.UserCommand:
+		c.User = x.User
+	case *instructions.CmdCommand:
+		c.Cmd = b.commandLine(st, x.ShellDependantCmdLine)
+		st.cmdSet = true
+	case *instructions.EntrypointCommand:
+		c.Entrypoint = b.commandLine(st, x.ShellDependantCmdLine)
+		if !st.cmdSet {
+			c.Cmd = nil
+		}
+	case *instructions.ExposeCommand:
+		if c.ExposedPorts == nil {
+			c.ExposedPorts = map[string]struct{}{}
+		}
+		for _, p := range x.Ports {
+			if !strings.Contains(p, "/") {
+				p += "/tcp"
+			}
+			c.ExposedPorts[p] = struct{}{}
+		}
+	case *instructions.VolumeCommand:
+		if c.Volumes == nil {
+			c.Volumes = map[string]struct{}{}
+		}
+		for _, v := range x.Volumes {
+			c.Volumes[v] = struct{}{}
+		}
+	case *instructions.StopSignalCommand:
+		c.StopSignal = x.Signal
+	case *instructions.ShellCommand:
+		c.Shell = x.Shell
+		st.shell = x.Shell
+	case *instructions.HealthCheckCommand:
+		if x.Health != nil {
+			c.Healthcheck = &v1.HealthConfig{Test: x.Health.Test, Interval: x.Health.Interval, Timeout: x.Health.Timeout, StartPeriod: x.Health.StartPeriod, Retries: x.Health.Retries}
+		}
+	case *instructions.OnbuildCommand:
+		c.OnBuild = append(c.OnBuild, x.Expression)
+	default:
+		return fmt.Errorf("%s: %s is not supported by tug yet", b.o.DockerfileName, strings.ToUpper(cmd.Name()))
+	}
+	st.cfg.History = append(st.cfg.History, v1.History{Created: v1.Time{Time: b.now()}, CreatedBy: fmt.Sprint(cmd) + " # buildkit", Comment: "buildkit.dockerfile.v0", EmptyLayer: true})
+	return nil
+}
+
+func argsKey(args map[string]string) string {
+	keys := make([]string, 0, len(args))
+	for k := range args {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "=" + args[k] + "\x00")
+	}
+	return b.String()
+}
+
+// commandLine is the argv of a CMD, ENTRYPOINT or RUN: the exec form as
+// written, the shell form through SHELL.
+func (b *builder) commandLine(st *stageState, c instructions.ShellDependantCmdLine) []string {
+	if !c.PrependShell {
+		return append([]string{}, c.CmdLine...)
+	}
+	line := strings.Join(c.CmdLine, " ")
+	if len(c.Files) == 1 && len(c.CmdLine) == 1 && strings.HasPrefix(c.CmdLine[0], "<<") {
+		line = c.Files[0].Data
+	}
+	return append(append([]string{}, st.shell...), line)
+}
+
+// cacheRecord is what a cached step produced.
+type cacheRecord struct {
+	Top string
+	Cfg v1.ConfigFile
+}
+
+func (b *builder) cacheDir() string { return filepath.Join(b.store.GraphRoot(), "tug-build-cache") }
+
+func (b *builder) cached(key string) (*cacheRecord, bool) {
+	if b.o.NoCache {
+		return nil, false
+	}
+	raw, err := os.ReadFile(filepath.Join(b.cacheDir(), key))
+	if err != nil {
+		return nil, false
+	}
+	var r cacheRecord
+	if json.Unmarshal(raw, &r) != nil || (r.Top != "" && !b.store.HasLayer(r.Top)) {
+		return nil, false
+	}
+	return &r, true
+}
+
+func (b *builder) remember(key string, r cacheRecord) {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	dir := b.cacheDir()
+	if os.MkdirAll(dir, 0o700) != nil {
+		return
+	}
+	tmp := filepath.Join(dir, key+".tmp"+strconv.Itoa(os.Getpid()))
+	if os.WriteFile(tmp, raw, 0o600) == nil {
+		_ = os.Rename(tmp, filepath.Join(dir, key))
+	}
+}
+
+// layerStep finishes a step that made a layer: history, diff id, key.
+func (b *builder) layerStep(st *stageState, key, top string, diffID v1.Hash, createdBy string) {
+	st.top = top
+	st.cfg.RootFS.Type = "layers"
+	st.cfg.RootFS.DiffIDs = append(st.cfg.RootFS.DiffIDs, diffID)
+	st.cfg.History = append(st.cfg.History, v1.History{Created: v1.Time{Time: b.now()}, CreatedBy: createdBy, Comment: "buildkit.dockerfile.v0"})
+	st.key = key
+	b.remember(key, cacheRecord{Top: top, Cfg: st.cfg})
+}
+
+func (b *builder) useCache(st *stageState, key string) bool {
+	r, ok := b.cached(key)
+	if !ok {
+		return false
+	}
+	st.top, st.cfg, st.key = r.Top, r.Cfg, key
+	return true
+}
+
+// run executes a RUN step in a writable layer on the stage's top.
+func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCommand) (bool, error) {
+	if len(instructions.GetMounts(c)) > 0 {
+		return false, fmt.Errorf("%s: RUN --mount is not supported by tug yet", b.o.DockerfileName)
+	}
+	args := b.commandLine(st, c.ShellDependantCmdLine)
+	env := append([]string{}, st.cfg.Config.Env...)
+	for _, k := range sortedKeys(st.args) {
+		if !hasEnv(env, k) {
+			env = append(env, k+"="+st.args[k])
+		}
+	}
+	network := b.o.Network
+	if n := instructions.GetNetwork(c); n != "" && n != "default" {
+		network = n
+	}
+	rawArgs, _ := json.Marshal(args)
+	key := keyOf(st.key, "RUN", string(rawArgs), argsKey(st.args), network)
+	if b.useCache(st, key) {
+		return true, nil
+	}
+	w, err := b.store.NewWorkLayer(st.top)
+	if err != nil {
+		return false, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			_ = b.store.Discard(w)
+		}
+	}()
+	created := mountPoints(w.Path)
+	user, err := rt.ResolveUser(w.Path, st.cfg.Config.User)
+	if err != nil {
+		return false, err
+	}
+	runDir, err := os.MkdirTemp("", "tug-build-run-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(runDir)
+	spec := &rt.Spec{
+		Rootfs:         w.Path,
+		Args:           args,
+		Env:            withDefault(env, "HOME", user.Home),
+		Cwd:            st.cfg.Config.WorkingDir,
+		UID:            user.UID,
+		GID:            user.GID,
+		AdditionalGIDs: user.AdditionalGIDs,
+		Hostname:       "buildkitsandbox",
+		MaskedPaths:    rt.DefaultMaskedPaths,
+		ReadonlyPaths:  rt.DefaultReadonlyPaths,
+		HostNetwork:    network == "host",
+	}
+	if err := rt.DefaultConfinement(spec); err != nil {
+		return false, err
+	}
+	files, err := rt.EtcFiles(runDir, spec.Hostname, spec.HostNetwork)
+	if err != nil {
+		return false, err
+	}
+	spec.Mounts = files
+	tail := &tailWriter{w: b.o.Output}
+	code, err := rt.Run(ctx, spec, rt.Stdio{Stdout: tail, Stderr: tail})
+	if err != nil {
+		return false, fmt.Errorf("RUN %s: %w", strings.Join(c.CmdLine, " "), err)
+	}
+	if code != 0 {
+		return false, &RunError{Command: strings.Join(c.CmdLine, " "), Code: code, Tail: tail.lines()}
+	}
+	removeMountPoints(w.Path, created)
+	var clamp func(io.Reader) io.Reader
+	if b.o.Timestamp != nil {
+		t := *b.o.Timestamp
+		clamp = func(r io.Reader) io.Reader { return clampTimes(r, t) }
+	}
+	top, diffID, err := b.store.Commit(w, clamp)
+	keep = true // Commit discarded it
+	if err != nil {
+		return false, err
+	}
+	b.layerStep(st, key, top, diffID, "RUN "+strings.Join(args, " ")+" # buildkit")
+	return false, nil
+}
+
+// RunError is a RUN step that exited non-zero.
+type RunError struct {
+	Command string
+	Code    int
+	Tail    []string
+}
+
+func (e *RunError) Error() string {
+	msg := fmt.Sprintf("RUN %s: exit code %d", e.Command, e.Code)
+	if len(e.Tail) > 0 {
+		msg += "; last output: " + strings.Join(e.Tail, " | ")
+	}
+	return msg
+}
+
+// The mount points the runtime creates in a root filesystem that lacks
+// them; those it created are removed before the step's layer is taken.
+var runtimeMountPoints = []string{"proc", "dev", "sys", "etc/hosts", "etc/hostname", "etc/resolv.conf"}
+
+func mountPoints(root string) []string {
+	var missing []string
+	for _, p := range runtimeMountPoints {
+		if _, err := os.Lstat(filepath.Join(root, p)); os.IsNotExist(err) {
+			missing = append(missing, p)
+		}
+	}
+	return missing
+}
+
+func removeMountPoints(root string, created []string) {
+	for i := len(created) - 1; i >= 0; i-- {
+		_ = os.Remove(filepath.Join(root, created[i])) // only if still empty
+	}
+	// /etc, if the runtime had to make it for these files and it is empty.
+	_ = os.Remove(filepath.Join(root, "etc"))
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func hasEnv(env []string, k string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, k+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func withDefault(env []string, k, v string) []string {
+	if hasEnv(env, k) {
+		return env
+	}
+	return append(env, k+"="+v)
+}
+
+// copy runs COPY or ADD: the sources become one layer, written straight
+// from the context (or another stage) as a tar.
+func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod string, exclude []string, isAdd bool, text string) (bool, error) {
+	if len(exclude) > 0 {
+		return false, fmt.Errorf("%s: COPY --exclude is not supported by tug yet", b.o.DockerfileName)
+	}
+	root := b.o.Context.Dir
+	ignore := b.o.Context.excluded
+	if from != "" {
+		top, err := b.fromSource(ctx, from)
+		if err != nil {
+			return false, err
+		}
+		if top != "" {
+			p, err := b.store.MountLayer(top)
+			if err != nil {
+				return false, err
+			}
+			defer b.store.UnmountLayer(top)
+			root = p
+		} else {
+			root = "/nonexistent-scratch"
+		}
+		ignore = nil
+	}
+	for _, s := range sd.SourcePaths {
+		if isAdd && (strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "git@")) {
+			return false, fmt.Errorf("%s: ADD from a URL is not supported by tug yet: %s", b.o.DockerfileName, s)
+		}
+	}
+	var srcs []source
+	multi := false
+	var err error
+	if len(sd.SourceContents) > 0 {
+		return false, fmt.Errorf("%s: COPY from a heredoc is not supported by tug yet", b.o.DockerfileName)
+	}
+	srcs, multi, err = resolve(root, sd.SourcePaths, ignore)
+	if err != nil {
+		return false, err
+	}
+	dest := sd.DestPath
+	destDir := strings.HasSuffix(dest, "/") || dest == "." || multi
+	if !path.IsAbs(dest) {
+		dest = path.Join("/", st.cfg.Config.WorkingDir, dest)
+	}
+	dest = path.Clean(dest)
+	if isAdd && len(srcs) == 1 && isArchive(srcs[0].host) {
+		return b.addArchive(st, srcs[0], dest, text)
+	}
+	sum, err := checksum(srcs)
+	if err != nil {
+		return false, err
+	}
+	key := keyOf(st.key, "COPY", text, sum)
+	if b.useCache(st, key) {
+		return true, nil
+	}
+	o := copyOptions{dest: dest, destDir: destDir}
+	if chown != "" {
+		if o.uid, o.gid, err = b.chownIDs(st, chown); err != nil {
+			return false, err
+		}
+	}
+	if chmod != "" {
+		m, err := strconv.ParseUint(chmod, 8, 32)
+		if err != nil {
+			return false, fmt.Errorf("%s: invalid --chmod %q: want octal, e.g. 0755", b.o.DockerfileName, chmod)
+		}
+		fm := fs.FileMode(m)
+		o.chmod = &fm
+	}
+	if b.o.Timestamp != nil {
+		t := b.o.Timestamp.Unix()
+		o.mtime = func(fi fs.FileInfo) int64 { return min(fi.ModTime().Unix(), t) }
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeTar(pw, srcs, o)) }()
+	top, diffID, err := b.store.AddLayer(st.top, pr)
+	pr.Close()
+	if err != nil {
+		return false, err
+	}
+	b.layerStep(st, key, top, diffID, text+" # buildkit")
+	return false, nil
+}
+
+// fromSource finds COPY --from's stage (by name or index) or image and
+// returns its top layer.
+func (b *builder) fromSource(ctx context.Context, from string) (string, error) {
+	for j := range b.stages {
+		if (b.stages[j].Name != "" && strings.EqualFold(b.stages[j].Name, from)) || strconv.Itoa(j) == from {
+			st, err := b.stage(ctx, j)
+			if err != nil {
+				return "", err
+			}
+			return st.top, nil
+		}
+	}
+	img, err := b.baseImage(ctx, from)
+	if err != nil {
+		return "", fmt.Errorf("COPY --from=%s: %w", from, err)
+	}
+	return img.TopLayer, nil
+}
+
+// chownIDs resolves --chown's user and group through the stage's own
+// /etc/passwd and /etc/group.
+func (b *builder) chownIDs(st *stageState, chown string) (int, int, error) {
+	root := "/nonexistent-scratch"
+	if st.top != "" {
+		p, err := b.store.MountLayer(st.top)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer b.store.UnmountLayer(st.top)
+		root = p
+	}
+	spec := chown
+	if u, g, ok := strings.Cut(chown, ":"); ok && g == "" {
+		spec = u
+	}
+	user, err := rt.ResolveUser(root, spec)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: --chown=%s: %w", b.o.DockerfileName, chown, err)
+	}
+	gid := user.GID
+	if _, g, ok := strings.Cut(chown, ":"); !ok || g == "" {
+		// Docker: a user without a group means the same number as gid.
+		gid = user.UID
+	}
+	return int(user.UID), int(gid), nil
+}

@@ -1,0 +1,176 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tugcli/tug/build"
+	"github.com/tugcli/tug/image"
+)
+
+// BuildCmd is `tug build`.
+type BuildCmd struct {
+	Tag       []string `short:"t" sep:"none" help:"Name and optionally a tag (name:tag) for the image."`
+	File      string   `short:"f" help:"Name of the Dockerfile (default: PATH/Dockerfile; - reads it from stdin)." placeholder:"FILE"`
+	BuildArg  []string `name:"build-arg" sep:"none" help:"Set build-time variables (KEY=VALUE, or KEY to take it from here)."`
+	Target    string   `help:"Set the target build stage to build."`
+	NoCache   bool     `name:"no-cache" help:"Do not use cache when building the image."`
+	Pull      bool     `help:"Always attempt to pull a newer version of the base images."`
+	Quiet     bool     `short:"q" help:"Suppress the build output and print the image ID on success."`
+	IIDFile   string   `name:"iidfile" help:"Write the image ID to the file." placeholder:"FILE"`
+	Label     []string `sep:"none" help:"Set metadata for an image (KEY=VALUE)."`
+	Network   string   `default:"none" enum:"none,host,default" help:"Networking mode for RUN instructions: none or host."`
+	Timestamp *int64   `help:"Set every time in the image to this Unix time, for reproducible images (default: $SOURCE_DATE_EPOCH)."`
+	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Type of progress output: auto, plain, tty, quiet."`
+	TLSVerify bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling base images."`
+	Context   string   `arg:"" name:"PATH" help:"Build context directory."`
+}
+
+// Run builds the image and prints its id.
+func (c *BuildCmd) Run(ctx context.Context, env *Env) error {
+	err := c.run(ctx, env)
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*ExitError); ok {
+		return err
+	}
+	return &ExitError{Code: 1, Err: err}
+}
+
+func (c *BuildCmd) run(ctx context.Context, env *Env) error {
+	dockerfile, name, err := c.dockerfile()
+	if err != nil {
+		return err
+	}
+	bctx, err := build.OpenContext(c.Context, name)
+	if err != nil {
+		return err
+	}
+	store, err := env.MountingStore(ctx)
+	if err != nil {
+		return err
+	}
+	out := env.Stderr
+	quiet := c.Quiet || c.Progress == "quiet"
+	if quiet {
+		out = io.Discard
+	}
+	o := build.Options{
+		Dockerfile:     dockerfile,
+		DockerfileName: filepath.Base(name),
+		Context:        bctx,
+		Tags:           c.Tag,
+		BuildArgs:      map[string]string{},
+		Target:         c.Target,
+		NoCache:        c.NoCache,
+		Pull:           c.Pull,
+		Labels:         map[string]string{},
+		Network:        c.Network,
+		Output:         out,
+		Progress:       stepPrinter(out),
+		PullImage: func(ctx context.Context, ref string) (*image.Image, error) {
+			pull := &PullCmd{Quiet: quiet, TLSVerify: c.TLSVerify, Ref: ref}
+			res, err := pull.pull(ctx, env, store, out)
+			if err != nil {
+				return nil, err
+			}
+			return res.Image, nil
+		},
+	}
+	if o.Network == "default" {
+		o.Network = "none"
+	}
+	for _, kv := range c.BuildArg {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			if v, ok = os.LookupEnv(k); !ok {
+				continue
+			}
+		}
+		o.BuildArgs[k] = v
+	}
+	for _, kv := range c.Label {
+		k, v, _ := strings.Cut(kv, "=")
+		o.Labels[k] = v
+	}
+	ts := c.Timestamp
+	if ts == nil {
+		if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a Unix time", s)
+			}
+			ts = &n
+		}
+	}
+	if ts != nil {
+		t := time.Unix(*ts, 0).UTC()
+		o.Timestamp = &t
+	}
+	res, err := build.Build(ctx, store, o)
+	if err != nil {
+		return err
+	}
+	id := "sha256:" + res.Image.ID
+	if c.IIDFile != "" {
+		if err := os.WriteFile(c.IIDFile, []byte(id), 0o644); err != nil {
+			return fmt.Errorf("writing --iidfile: %w", err)
+		}
+	}
+	if !quiet {
+		fmt.Fprintf(out, "Successfully built %s\n", res.Image.ID[:12])
+		for _, n := range res.Names {
+			fmt.Fprintf(out, "Successfully tagged %s\n", n)
+		}
+	}
+	fmt.Fprintln(env.Stdout, id)
+	return nil
+}
+
+// dockerfile reads the Dockerfile: -f FILE, - for stdin, or PATH/Dockerfile.
+func (c *BuildCmd) dockerfile() ([]byte, string, error) {
+	name := c.File
+	switch {
+	case name == "-":
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return nil, "", fmt.Errorf("reading the Dockerfile from stdin: %w", err)
+		}
+		return b, "-", nil
+	case name == "":
+		name = filepath.Join(c.Context, "Dockerfile")
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the Dockerfile: %w", err)
+	}
+	return b, name, nil
+}
+
+// stepPrinter prints build steps as plain lines: the step when it starts,
+// and CACHED or DONE with its time when it ends.
+func stepPrinter(w io.Writer) func(build.Step) {
+	return func(s build.Step) {
+		prefix := fmt.Sprintf("[%d/%d]", s.Index, s.Total)
+		if s.Stage > 0 {
+			prefix = fmt.Sprintf("[stage-%d %d/%d]", s.Stage, s.Index, s.Total)
+		}
+		switch {
+		case !s.Done:
+			fmt.Fprintf(w, "%s %s\n", prefix, s.Text)
+		case s.Index == 1:
+			fmt.Fprintf(w, "%s %s\n", prefix, s.Text)
+		case s.Cached:
+			fmt.Fprintf(w, "%s CACHED\n", prefix)
+		default:
+			fmt.Fprintf(w, "%s DONE %.1fs\n", prefix, s.Elapsed.Seconds())
+		}
+	}
+}
