@@ -290,3 +290,19 @@ func processRunning(cmdline string) bool {
 	}
 	return false
 }
+
+// -f - reads the Dockerfile from stdin, rootless too (where tug re-executes
+// itself and only the second process may read it).
+func TestBuildDockerfileFromStdin(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{"x": "x"})
+	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "build", "-q", "-t", "fromstdin", "-f", "-", ctx)...)
+	cmd.Stdin = strings.NewReader("FROM " + busybox + "\nCMD [\"echo\", \"from stdin\"]\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build -f -: %v\n%s", err, out)
+	}
+	if got := runOut(t, u, store, "fromstdin"); got != "from stdin" {
+		t.Fatalf("image built from stdin printed %q", got)
+	}
+}

@@ -45,15 +45,17 @@ func (c *BuildCmd) Run(ctx context.Context, env *Env) error {
 }
 
 func (c *BuildCmd) run(ctx context.Context, env *Env) error {
+	// The store first: for an unprivileged user this re-executes tug in
+	// its user namespace, and only that process may read stdin.
+	store, err := env.MountingStore(ctx)
+	if err != nil {
+		return err
+	}
 	dockerfile, name, err := c.dockerfile()
 	if err != nil {
 		return err
 	}
 	bctx, err := build.OpenContext(c.Context, name)
-	if err != nil {
-		return err
-	}
-	store, err := env.MountingStore(ctx)
 	if err != nil {
 		return err
 	}
