@@ -449,3 +449,47 @@ func TestRunName(t *testing.T) {
 		t.Fatalf("second container named web1: exit %d, %q", res.Code, res.Stderr)
 	}
 }
+
+// Containers kept after a run (no --rm) are listed by ps with Docker's
+// status words, inspected, removed by rm and prune; a running one needs -f.
+func TestContainerLifecycle(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	if res := tug(t, u, store, "run", "--name", "three", busybox, "sh", "-c", "exit 3"); res.Code != 3 {
+		t.Fatalf("run: exit %d", res.Code)
+	}
+	mustTug(t, u, store, "run", busybox, "true")
+	all := mustTug(t, u, store, "ps", "-a", "--format", "{{.Names}}|{{.Status}}").Stdout
+	if !strings.Contains(all, "three|Exited (3)") || strings.Count(all, "Exited (0)") != 1 {
+		t.Fatalf("ps -a:\n%s", all)
+	}
+	if running := mustTug(t, u, store, "ps", "-q").Stdout; running != "" {
+		t.Fatalf("ps lists exited containers as running: %q", running)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.Name}}", "three").Stdout); got != "exited 3 /three" {
+		t.Fatalf("inspect of a container: %q", got)
+	}
+
+	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--name", "sleeper", busybox, "sleep", "60")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(mustTug(t, u, store, "ps").Stdout, "sleeper") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res := tug(t, u, store, "rm", "sleeper"); res.Code != 1 || !strings.Contains(res.Stderr, "running") {
+		t.Fatalf("rm of a running container: exit %d, %q", res.Code, res.Stderr)
+	}
+	if out := mustTug(t, u, store, "rm", "-f", "sleeper").Stdout; strings.TrimSpace(out) != "sleeper" {
+		t.Fatalf("rm -f printed %q", out)
+	}
+	cmd.Wait()
+	mustTug(t, u, store, "container", "prune", "-f")
+	if left := mustTug(t, u, store, "ps", "-aq").Stdout; left != "" {
+		t.Fatalf("containers left after prune: %q", left)
+	}
+	if res := tug(t, u, store, "rm", "nosuch"); res.Code != 1 || !strings.Contains(res.Stderr, "no such container") {
+		t.Fatalf("rm of a missing container: exit %d, %q", res.Code, res.Stderr)
+	}
+}

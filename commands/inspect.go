@@ -5,11 +5,11 @@ import (
 	"fmt"
 )
 
-// InspectCmd is `tug inspect` (images, for now).
+// InspectCmd is `tug inspect`: containers and images.
 type InspectCmd struct {
 	Format string   `short:"f" help:"Format output using a Go template." placeholder:"STRING"`
-	Type   string   `help:"Only inspect objects of this type." enum:"image," default:""`
-	Refs   []string `arg:"" name:"NAME|ID" help:"Images to inspect."`
+	Type   string   `help:"Only inspect objects of this type: container or image." enum:"image,container," default:""`
+	Refs   []string `arg:"" name:"NAME|ID" help:"Containers or images to inspect."`
 }
 
 // Run prints a JSON array (or one template line per object), like Docker;
@@ -22,12 +22,20 @@ func (c *InspectCmd) Run(ctx context.Context, env *Env) error {
 	var out []any
 	var failed []string
 	for _, ref := range c.Refs {
-		info, err := store.Inspect(ref)
-		if err != nil {
-			failed = append(failed, fmt.Sprintf("Error: No such object: %s", ref))
-			continue
+		// As Docker: a container by that name or id first, then an image.
+		if c.Type != "image" {
+			if st, err := store.LookupContainer(ref); err == nil {
+				out = append(out, inspectContainer(st))
+				continue
+			}
 		}
-		out = append(out, info)
+		if c.Type != "container" {
+			if info, err := store.Inspect(ref); err == nil {
+				out = append(out, info)
+				continue
+			}
+		}
+		failed = append(failed, fmt.Sprintf("Error: No such object: %s", ref))
 	}
 	if err := writeObjects(env.Stdout, c.Format, out); err != nil {
 		return err

@@ -30,21 +30,24 @@ type Globals struct {
 type CLI struct {
 	Globals
 
-	Build   BuildCmd   `cmd:"" help:"Build an image from a Dockerfile."`
-	Pull    PullCmd    `cmd:"" help:"Download an image from a registry."`
-	Push    PushCmd    `cmd:"" help:"Upload an image to a registry."`
-	Login   LoginCmd   `cmd:"" help:"Log in to a registry."`
-	Logout  LogoutCmd  `cmd:"" help:"Log out from a registry."`
-	Images  ImagesCmd  `cmd:"" help:"List images."`
-	Tag     TagCmd     `cmd:"" help:"Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."`
-	Rmi     RmiCmd     `cmd:"" help:"Remove one or more images."`
-	Inspect InspectCmd `cmd:"" help:"Return low-level information on images."`
-	Save    SaveCmd    `cmd:"" help:"Save one or more images to a tar archive (streamed to standard output by default)."`
-	Load    LoadCmd    `cmd:"" help:"Load images from a tar archive or standard input."`
-	Info    InfoCmd    `cmd:"" help:"Display system-wide information."`
-	Run     RunCmd     `cmd:"" help:"Create and run a new container from an image."`
-	Volume  VolumeCmd  `cmd:"" help:"Manage volumes."`
-	Version VersionCmd `cmd:"" help:"Show the tug version information."`
+	Build     BuildCmd     `cmd:"" help:"Build an image from a Dockerfile."`
+	Pull      PullCmd      `cmd:"" help:"Download an image from a registry."`
+	Push      PushCmd      `cmd:"" help:"Upload an image to a registry."`
+	Login     LoginCmd     `cmd:"" help:"Log in to a registry."`
+	Logout    LogoutCmd    `cmd:"" help:"Log out from a registry."`
+	Images    ImagesCmd    `cmd:"" help:"List images."`
+	Tag       TagCmd       `cmd:"" help:"Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."`
+	Rmi       RmiCmd       `cmd:"" help:"Remove one or more images."`
+	Inspect   InspectCmd   `cmd:"" help:"Return low-level information on containers and images."`
+	Save      SaveCmd      `cmd:"" help:"Save one or more images to a tar archive (streamed to standard output by default)."`
+	Load      LoadCmd      `cmd:"" help:"Load images from a tar archive or standard input."`
+	Info      InfoCmd      `cmd:"" help:"Display system-wide information."`
+	Run       RunCmd       `cmd:"" help:"Create and run a new container from an image."`
+	Ps        PsCmd        `cmd:"" help:"List containers."`
+	Rm        RmCmd        `cmd:"" help:"Remove one or more containers."`
+	Container ContainerCmd `cmd:"" help:"Manage containers."`
+	Volume    VolumeCmd    `cmd:"" help:"Manage volumes."`
+	Version   VersionCmd   `cmd:"" help:"Show the tug version information."`
 }
 
 // ExitError carries an exit code; a nil Err exits without a message (the

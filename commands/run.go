@@ -10,6 +10,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/go-units"
 	"github.com/moby/profiles/seccomp"
@@ -77,10 +78,25 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	ctr, err := store.CreateContainer(img, c.Name, c.Rm)
+	name := c.Name
+	if name == "" {
+		if name, err = store.UniqueName(); err != nil {
+			return err
+		}
+	}
+	ctr, err := store.CreateContainer(img, name, c.Rm)
 	if err != nil {
 		return err
 	}
+	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated}
+	record := func() {
+		if !c.Rm {
+			if err := store.SaveState(state); err != nil {
+				fmt.Fprintf(env.Stderr, "WARNING: %v\n", err)
+			}
+		}
+	}
+	record()
 	code, runErr := func() (int, error) {
 		rootfs, err := store.MountContainer(ctr.ID)
 		if err != nil {
@@ -94,6 +110,11 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		if err != nil {
 			return 0, err
 		}
+		state.Hostname, state.Env = spec.Hostname, spec.Env
+		spec.OnStart = func(pid int) {
+			state.Status, state.Pid, state.TugPid, state.StartedAt = image.StateRunning, pid, os.Getpid(), time.Now().UTC()
+			record()
+		}
 		stdio := rt.Stdio{Stdout: os.Stdout, Stderr: os.Stderr}
 		if c.Interactive {
 			stdio.Stdin = os.Stdin
@@ -105,6 +126,12 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		if err := store.DeleteContainer(ctr.ID); err != nil && runErr == nil {
 			runErr = err
 		}
+	} else {
+		state.Status, state.ExitCode, state.FinishedAt, state.Pid = image.StateExited, code, time.Now().UTC(), 0
+		if runErr != nil {
+			state.ExitCode = 125
+		}
+		record()
 	}
 	if runErr != nil {
 		return runErr

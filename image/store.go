@@ -143,6 +143,10 @@ func firstLine(s string) string {
 // Close releases the store, unmounting what this process mounted.
 func (s *Store) Close() error {
 	_, err := s.s.Shutdown(false)
+	if errors.Is(err, storage.ErrLayerUsedByContainer) {
+		// Layers that containers run by other tug processes keep mounted.
+		return nil
+	}
 	return err
 }
 

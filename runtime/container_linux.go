@@ -121,6 +121,9 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	}
 	specR.Close()
 	errW.Close()
+	if spec.OnStart != nil {
+		spec.OnStart(cmd.Process.Pid)
+	}
 	if spec.Tty {
 		cmd.ExtraFiles[2].Close()
 	}

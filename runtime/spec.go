@@ -42,6 +42,8 @@ type Spec struct {
 	Privileged bool
 	// Tty gives the command a pseudo-terminal made inside the container.
 	Tty bool
+	// OnStart, if set, is called with the init's pid once it runs.
+	OnStart func(pid int) `json:"-"`
 }
 
 // Mount is one mount in the container.

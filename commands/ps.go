@@ -1,0 +1,250 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+
+	"github.com/tugcli/tug/image"
+)
+
+// PsCmd is `tug ps`.
+type PsCmd struct {
+	All     bool     `short:"a" help:"Show all containers (default shows just running)."`
+	Quiet   bool     `short:"q" help:"Only display container IDs."`
+	NoTrunc bool     `name:"no-trunc" help:"Don't truncate output."`
+	Format  string   `help:"Format output using a Go template, or 'table TEMPLATE', or 'json'." placeholder:"STRING"`
+	Filter  []string `short:"f" sep:"none" help:"Filter output: status=running|exited|created, name=NAME, id=ID."`
+}
+
+// psRow is what --format templates see, with Docker's field names.
+type psRow struct {
+	ID         string
+	Image      string
+	Command    string
+	CreatedAt  string
+	RunningFor string
+	Status     string
+	State      string
+	Ports      string
+	Names      string
+}
+
+var psHeaders = map[string]string{
+	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+	"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+}
+
+// Run lists containers, checking each "running" record against the live
+// process, so a container whose tug was killed shows as exited.
+func (c *PsCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	states, err := store.ContainerStates()
+	if err != nil {
+		return err
+	}
+	format := c.Format
+	switch {
+	case c.Quiet:
+		format = "{{.ID}}"
+	case format == "json":
+		format = "{{json .}}"
+	case format == "":
+		format = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+	}
+	f, err := NewFormatter(env.Stdout, format, psHeaders)
+	if err != nil {
+		return err
+	}
+	for _, st := range states {
+		if !c.All && !st.Running() {
+			continue
+		}
+		ok, err := c.matches(st)
+		if err != nil {
+			return &ExitError{Code: 125, Err: err}
+		}
+		if !ok {
+			continue
+		}
+		if err := f.Write(c.row(st)); err != nil {
+			return err
+		}
+	}
+	return f.Flush()
+}
+
+func (c *PsCmd) matches(st *image.ContainerState) (bool, error) {
+	for _, flt := range c.Filter {
+		k, v, ok := strings.Cut(flt, "=")
+		if !ok {
+			return false, fmt.Errorf("bad format of filter %q (expected name=value)", flt)
+		}
+		switch k {
+		case "status":
+			if st.Status != v {
+				return false, nil
+			}
+		case "name":
+			if !strings.Contains(st.Name, v) {
+				return false, nil
+			}
+		case "id":
+			if !strings.HasPrefix(st.ID, v) {
+				return false, nil
+			}
+		default:
+			return false, fmt.Errorf("invalid filter %q: tug filters by status, name and id", k)
+		}
+	}
+	return true, nil
+}
+
+func (c *PsCmd) row(st *image.ContainerState) psRow {
+	id, cmd := st.ID, strings.Join(st.Command, " ")
+	if !c.NoTrunc {
+		id = id[:12]
+		if len(cmd) > 20 {
+			cmd = cmd[:19] + "…"
+		}
+	}
+	return psRow{
+		ID:         id,
+		Image:      st.Image,
+		Command:    fmt.Sprintf("%q", cmd),
+		CreatedAt:  st.Created.Format("2006-01-02 15:04:05 -0700 MST"),
+		RunningFor: units.HumanDuration(time.Since(st.Created)) + " ago",
+		Status:     statusText(st),
+		State:      st.Status,
+		Names:      st.Name,
+	}
+}
+
+// statusText is Docker's STATUS column: Up 3 seconds, Exited (0) 2 minutes ago, Created.
+func statusText(st *image.ContainerState) string {
+	switch st.Status {
+	case image.StateRunning:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+	case image.StateExited:
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
+	}
+	return "Created"
+}
+
+// RmCmd is `tug rm`.
+type RmCmd struct {
+	Force      bool     `short:"f" help:"Force the removal of a running container (uses SIGKILL)."`
+	Volumes    bool     `short:"v" help:"Remove anonymous volumes (tug makes none yet)."`
+	Containers []string `arg:"" name:"CONTAINER" help:"Containers to remove, by name or id."`
+}
+
+// Run removes each container and prints the name or id it was given, as
+// Docker does; exits 1 if any failed.
+func (c *RmCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, ref := range c.Containers {
+		if _, err := store.RemoveContainer(ref, c.Force); err != nil {
+			fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
+			failed = true
+			continue
+		}
+		fmt.Fprintln(env.Stdout, ref)
+	}
+	if failed {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// ContainerCmd is `tug container`, Docker's management command.
+type ContainerCmd struct {
+	Ls      PsCmd               `cmd:"" aliases:"list,ps" help:"List containers."`
+	Rm      RmCmd               `cmd:"" aliases:"remove" help:"Remove one or more containers."`
+	Run     RunCmd              `cmd:"" help:"Create and run a new container from an image."`
+	Prune   ContainerPruneCmd   `cmd:"" help:"Remove all stopped containers."`
+	Inspect ContainerInspectCmd `cmd:"" help:"Display detailed information on one or more containers."`
+}
+
+// ContainerPruneCmd is `tug container prune`.
+type ContainerPruneCmd struct {
+	Force bool `short:"f" help:"Do not prompt for confirmation (tug never prompts)."`
+}
+
+// Run removes every container that is not running.
+func (c *ContainerPruneCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	states, err := store.ContainerStates()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, "Deleted Containers:")
+	for _, st := range states {
+		if st.Running() {
+			continue
+		}
+		if err := store.DeleteContainer(st.ID); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, st.ID)
+	}
+	return nil
+}
+
+// ContainerInspectCmd is `tug container inspect`.
+type ContainerInspectCmd struct {
+	Format string   `short:"f" help:"Format output using a Go template." placeholder:"STRING"`
+	Refs   []string `arg:"" name:"CONTAINER" help:"Containers to inspect."`
+}
+
+// Run prints containers the way docker container inspect does.
+func (c *ContainerInspectCmd) Run(ctx context.Context, env *Env) error {
+	return (&InspectCmd{Format: c.Format, Type: "container", Refs: c.Refs}).Run(ctx, env)
+}
+
+// containerInspect is a container in the shape of Docker's inspect.
+type containerInspect struct {
+	ID      string `json:"Id"`
+	Created string
+	Path    string
+	Args    []string
+	State   struct {
+		Status     string
+		Running    bool
+		Pid        int
+		ExitCode   int
+		StartedAt  string
+		FinishedAt string
+	}
+	Image  string
+	Name   string
+	Config struct {
+		Hostname string
+		Env      []string
+		Cmd      []string
+		Image    string
+	}
+}
+
+func inspectContainer(st *image.ContainerState) *containerInspect {
+	out := &containerInspect{ID: st.ID, Created: st.Created.Format(time.RFC3339Nano), Image: "sha256:" + st.ImageID, Name: "/" + st.Name}
+	if len(st.Command) > 0 {
+		out.Path, out.Args = st.Command[0], st.Command[1:]
+	}
+	out.State.Status, out.State.Running, out.State.Pid, out.State.ExitCode = st.Status, st.Running(), st.Pid, st.ExitCode
+	out.State.StartedAt, out.State.FinishedAt = st.StartedAt.Format(time.RFC3339Nano), st.FinishedAt.Format(time.RFC3339Nano)
+	out.Config.Hostname, out.Config.Env, out.Config.Cmd, out.Config.Image = st.Hostname, st.Env, st.Command, st.Image
+	return out
+}

@@ -1,0 +1,217 @@
+package image
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.podman.io/storage"
+)
+
+// Container states, in Docker's words.
+const (
+	StateCreated = "created"
+	StateRunning = "running"
+	StateExited  = "exited"
+)
+
+// stateKey is the container big-data item holding tug's record.
+const stateKey = "tug-state"
+
+// ContainerState is tug's record of a container, kept with it in the store.
+type ContainerState struct {
+	ID         string
+	Name       string
+	Image      string // as the user named it
+	ImageID    string
+	Command    []string
+	Hostname   string
+	Env        []string
+	Created    time.Time
+	Status     string
+	Pid        int // the container's init, while it runs
+	TugPid     int // the tug process that runs it
+	StartedAt  time.Time
+	FinishedAt time.Time
+	ExitCode   int
+}
+
+// Running reports whether the container runs now: its record says so and
+// the tug process that runs it is alive. A record left "running" by a tug
+// that was killed reads as exited.
+func (c *ContainerState) Running() bool {
+	return c.Status == StateRunning && c.TugPid > 0 && processAlive(c.TugPid)
+}
+
+// Settle turns a stale "running" record into an exited one.
+func (c *ContainerState) Settle() {
+	if c.Status == StateRunning && !c.Running() {
+		c.Status = StateExited
+		c.ExitCode = 137
+		if c.FinishedAt.IsZero() {
+			c.FinishedAt = c.StartedAt
+		}
+	}
+}
+
+// SaveState writes a container's record.
+func (s *Store) SaveState(st *ContainerState) error {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := s.s.SetContainerBigData(st.ID, stateKey, raw); err != nil {
+		return fmt.Errorf("recording the state of container %s: %w", shortHex(st.ID), err)
+	}
+	return nil
+}
+
+// ContainerStates lists every container in the store, newest first. A
+// container tug did not make (Podman's, say) gets a record built from the
+// store's own.
+func (s *Store) ContainerStates() ([]*ContainerState, error) {
+	ctrs, err := s.s.Containers()
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	var out []*ContainerState
+	for i := range ctrs {
+		out = append(out, s.stateOf(&ctrs[i]))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+func (s *Store) stateOf(c *storage.Container) *ContainerState {
+	st := &ContainerState{}
+	if raw, err := s.s.ContainerBigData(c.ID, stateKey); err == nil && json.Unmarshal(raw, st) == nil {
+		st.Settle()
+		return st
+	}
+	st = &ContainerState{ID: c.ID, ImageID: c.ImageID, Created: c.Created, Status: StateCreated}
+	if len(c.Names) > 0 {
+		st.Name = c.Names[0]
+	}
+	st.Image = shortHex(c.ImageID)
+	return st
+}
+
+// ErrNoSuchContainer is returned when no container matches.
+var ErrNoSuchContainer = errors.New("no such container")
+
+// LookupContainer finds a container by name, full id or unique id prefix.
+func (s *Store) LookupContainer(ref string) (*ContainerState, error) {
+	ctrs, err := s.s.Containers()
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	var prefix []*storage.Container
+	for i := range ctrs {
+		c := &ctrs[i]
+		if c.ID == ref {
+			return s.stateOf(c), nil
+		}
+		for _, n := range c.Names {
+			if n == ref || n == strings.TrimPrefix(ref, "/") {
+				return s.stateOf(c), nil
+			}
+		}
+		if strings.HasPrefix(c.ID, ref) {
+			prefix = append(prefix, c)
+		}
+	}
+	if len(prefix) == 1 {
+		return s.stateOf(prefix[0]), nil
+	}
+	if len(prefix) > 1 {
+		return nil, fmt.Errorf("%s: container id prefix matches %d containers: give more digits", ref, len(prefix))
+	}
+	return nil, fmt.Errorf("%s: %w", ref, ErrNoSuchContainer)
+}
+
+// RemoveContainer removes a container. A running one is refused unless
+// force, which kills it first (its tug then exits with 137).
+func (s *Store) RemoveContainer(ref string, force bool) (*ContainerState, error) {
+	st, err := s.LookupContainer(ref)
+	if err != nil {
+		return nil, err
+	}
+	if st.Running() {
+		if !force {
+			return nil, fmt.Errorf("cannot remove container %q: container is running: stop the container before removing it, or force remove with -f", ref)
+		}
+		if p, err := os.FindProcess(st.TugPid); err == nil {
+			_ = p.Signal(os.Kill)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for processAlive(st.TugPid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := s.DeleteContainer(st.ID); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// UniqueName returns a Docker-style adjective_surname name no container
+// in the store has.
+func (s *Store) UniqueName() (string, error) {
+	ctrs, err := s.s.Containers()
+	if err != nil {
+		return "", fmt.Errorf("listing containers: %w", err)
+	}
+	taken := map[string]bool{}
+	for _, c := range ctrs {
+		for _, n := range c.Names {
+			taken[n] = true
+		}
+	}
+	for i := 0; ; i++ {
+		n := adjectives[rand.IntN(len(adjectives))] + "_" + surnames[rand.IntN(len(surnames))]
+		if i > 10 {
+			n += strconv.Itoa(rand.IntN(10))
+		}
+		if !taken[n] {
+			return n, nil
+		}
+	}
+}
+
+var adjectives = []string{
+	"admiring", "adoring", "affectionate", "agitated", "amazing", "angry", "awesome", "beautiful",
+	"blissful", "bold", "boring", "brave", "busy", "charming", "clever", "compassionate",
+	"competent", "condescending", "confident", "cool", "cranky", "crazy", "dazzling", "determined",
+	"distracted", "dreamy", "eager", "ecstatic", "elastic", "elated", "elegant", "eloquent",
+	"epic", "exciting", "fervent", "festive", "flamboyant", "focused", "friendly", "frosty",
+	"funny", "gallant", "gifted", "goofy", "gracious", "happy", "hardcore", "heuristic",
+	"hopeful", "hungry", "infallible", "inspiring", "jolly", "jovial", "keen", "kind",
+	"laughing", "loving", "lucid", "magical", "modest", "musing", "mystifying", "naughty",
+	"nervous", "nice", "nifty", "nostalgic", "objective", "optimistic", "peaceful", "pedantic",
+	"pensive", "practical", "priceless", "quirky", "quizzical", "relaxed", "reverent", "romantic",
+	"sad", "serene", "sharp", "silly", "sleepy", "stoic", "strange", "stupefied", "suspicious",
+	"sweet", "tender", "thirsty", "trusting", "unruffled", "upbeat", "vibrant", "vigilant",
+	"vigorous", "wizardly", "wonderful", "xenodochial", "youthful", "zealous", "zen",
+}
+
+var surnames = []string{
+	"agnesi", "albattani", "allen", "archimedes", "babbage", "banach", "bardeen", "bell",
+	"bhabha", "black", "blackwell", "bohr", "booth", "borg", "bose", "brahmagupta", "brown",
+	"cannon", "carson", "cerf", "chandrasekhar", "clarke", "curie", "darwin", "davinci",
+	"dijkstra", "einstein", "elion", "engelbart", "euclid", "euler", "faraday", "fermat",
+	"fermi", "feynman", "franklin", "galileo", "gauss", "goldberg", "goodall", "hamilton",
+	"hawking", "heisenberg", "hermann", "hodgkin", "hopper", "hypatia", "jackson", "jang",
+	"johnson", "kalam", "keller", "kepler", "khorana", "knuth", "kowalevski", "lalande",
+	"lamport", "leakey", "lederberg", "lovelace", "lumiere", "mahavira", "mayer", "mccarthy",
+	"mcclintock", "meitner", "mendel", "mirzakhani", "morse", "newton", "nightingale", "nobel",
+	"noether", "pascal", "pasteur", "payne", "perlman", "pike", "poincare", "ptolemy", "raman",
+	"ramanujan", "ride", "ritchie", "rosalind", "saha", "sammet", "shannon", "shockley",
+	"sinoussi", "snyder", "stonebraker", "swartz", "tesla", "thompson", "torvalds", "turing",
+	"varahamihira", "wescoff", "wiles", "williams", "wilson", "wozniak", "wright", "yalow", "yonath",
+}
