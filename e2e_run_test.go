@@ -493,3 +493,48 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Fatalf("rm of a missing container: exit %d, %q", res.Code, res.Stderr)
 	}
 }
+
+// run -d returns at once with the id; the container keeps running after
+// the caller exits, under its own monitor: logs, stop (with the image's
+// shell trap), wait, kill, --rm.
+func TestRunDetached(t *testing.T) {
+	for mode, u := range map[string]fixture.User{"rootless": fixture.RootlessUser(t), "root": fixture.Root()} {
+		t.Run(mode, func(t *testing.T) {
+			store := pulled(t, u)
+			id := strings.TrimSpace(mustTug(t, u, store, "run", "-d", "--name", "bg", busybox, "sh", "-c",
+				`trap "echo bye; exit 5" TERM; echo hello; echo oops >&2; while true; do sleep 0.1; done`).Stdout)
+			if len(id) != 64 {
+				t.Fatalf("run -d printed %q, want a container id", id)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(mustTug(t, u, store, "logs", "bg").Stdout, "hello") && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got := mustTug(t, u, store, "ps", "--format", "{{.Names}} {{.State}}").Stdout; strings.TrimSpace(got) != "bg running" {
+				t.Fatalf("ps after the caller exited: %q", got)
+			}
+			logs := mustTug(t, u, store, "logs", "bg")
+			if logs.Stdout != "hello\n" || logs.Stderr != "oops\n" {
+				t.Fatalf("logs: stdout %q stderr %q", logs.Stdout, logs.Stderr)
+			}
+			mustTug(t, u, store, "stop", "-t", "5", "bg")
+			if code := strings.TrimSpace(mustTug(t, u, store, "wait", "bg").Stdout); code != "5" {
+				t.Fatalf("wait after stop: %q, want the trap's 5", code)
+			}
+			if tail := mustTug(t, u, store, "logs", "--tail", "1", "bg").Stdout; tail != "bye\n" {
+				t.Fatalf("logs --tail 1 after stop: %q", tail)
+			}
+			mustTug(t, u, store, "rm", "bg")
+
+			mustTug(t, u, store, "run", "-d", "--rm", "--name", "gone", busybox, "sleep", "60")
+			mustTug(t, u, store, "kill", "gone")
+			deadline = time.Now().Add(10 * time.Second)
+			for mustTug(t, u, store, "ps", "-aq").Stdout != "" && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if left := mustTug(t, u, store, "ps", "-aq").Stdout; left != "" {
+				t.Fatalf("run -d --rm left its container after kill: %q", left)
+			}
+		})
+	}
+}

@@ -45,6 +45,11 @@ type CLI struct {
 	Run       RunCmd       `cmd:"" help:"Create and run a new container from an image."`
 	Ps        PsCmd        `cmd:"" help:"List containers."`
 	Rm        RmCmd        `cmd:"" help:"Remove one or more containers."`
+	Logs      LogsCmd      `cmd:"" help:"Fetch the logs of a container."`
+	Stop      StopCmd      `cmd:"" help:"Stop one or more running containers."`
+	Kill      KillCmd      `cmd:"" help:"Kill one or more running containers."`
+	Wait      WaitCmd      `cmd:"" help:"Block until one or more containers stop, then print their exit codes."`
+	Monitor   MonitorCmd   `cmd:"" name:"container-monitor" hidden:"" help:"Run a detached container (internal)."`
 	Container ContainerCmd `cmd:"" help:"Manage containers."`
 	Volume    VolumeCmd    `cmd:"" help:"Manage volumes."`
 	Version   VersionCmd   `cmd:"" help:"Show the tug version information."`

@@ -21,6 +21,7 @@ import (
 
 // RunCmd is `tug run`.
 type RunCmd struct {
+	Detach      bool     `short:"d" help:"Run the container in the background and print its ID."`
 	Interactive bool     `short:"i" help:"Keep STDIN open."`
 	TTY         bool     `short:"t" help:"Allocate a pseudo-TTY."`
 	Rm          bool     `help:"Remove the container when it exits."`
@@ -66,6 +67,9 @@ func (c *RunCmd) Run(ctx context.Context, env *Env) error {
 }
 
 func (c *RunCmd) run(ctx context.Context, env *Env) error {
+	if c.Detach && (c.TTY || c.Interactive) {
+		return errors.New("-d with -i or -t is not supported yet: tug cannot attach to a detached container")
+	}
 	store, err := env.MountingStore(ctx)
 	if err != nil {
 		return err
@@ -111,6 +115,9 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return 0, err
 		}
 		state.Hostname, state.Env = spec.Hostname, spec.Env
+		if c.Detach {
+			return 0, c.detach(env, store, state, spec)
+		}
 		spec.OnStart = func(pid int) {
 			state.Status, state.Pid, state.TugPid, state.StartedAt = image.StateRunning, pid, os.Getpid(), time.Now().UTC()
 			record()
@@ -122,6 +129,11 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		// Signals go to the container; they must not cancel the run.
 		return rt.Run(context.WithoutCancel(ctx), spec, stdio)
 	}()
+	if c.Detach && runErr == nil {
+		// The monitor owns the container now.
+		fmt.Fprintln(env.Stdout, ctr.ID)
+		return nil
+	}
 	if c.Rm {
 		if err := store.DeleteContainer(ctr.ID); err != nil && runErr == nil {
 			runErr = err

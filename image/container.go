@@ -64,3 +64,13 @@ func (s *Store) DeleteContainer(id string) error {
 	}
 	return nil
 }
+
+// ContainerDir is a per-container directory in the graph root, kept across
+// reboots: the container's spec and log live there.
+func (s *Store) ContainerDir(id string) (string, error) {
+	d, err := s.s.ContainerDirectory(id)
+	if err != nil {
+		return "", fmt.Errorf("finding the directory of container %s: %w", shortHex(id), err)
+	}
+	return d, nil
+}
