@@ -260,6 +260,9 @@ func TestPodmanSharesTheStore(t *testing.T) {
 	if !strings.Contains(images.Stdout, other) {
 		t.Fatalf("tug images does not list what podman pulled:\n%s", images.Stdout)
 	}
+	if got := strings.TrimSpace(mustTug(t, u, nil, "run", "--rm", other, "cat", "/etc/tug-fixture").Stdout); got != "tug busybox fixture" {
+		t.Fatalf("tug run of the image Podman pulled: %q", got)
+	}
 }
 
 func TestPullIndexPicksHostPlatform(t *testing.T) {
