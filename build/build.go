@@ -43,6 +43,8 @@ type Options struct {
 	Target         string
 	NoCache        bool
 	Labels         map[string]string
+	// Secrets are what RUN --mount=type=secret may read, by id.
+	Secrets map[string]Secret
 	// Network is "none" (the default, as for run) or "host".
 	Network string
 	// Timestamp, if set, fixes every time in the image (SOURCE_DATE_EPOCH).
@@ -95,6 +97,8 @@ type stageState struct {
 	args  map[string]string
 	// cmdSet: CMD was set in this stage (ENTRYPOINT then keeps it).
 	cmdSet bool
+	// onbuild are the base's ONBUILD triggers, run right after FROM.
+	onbuild []string
 }
 
 // Build runs the build and stores the image.
@@ -257,9 +261,18 @@ func (b *builder) stage(ctx context.Context, i int) (*stageState, error) {
 	if err != nil {
 		return nil, err
 	}
-	total := len(s.Commands) + 1
+	cmds := s.Commands
+	if len(st.onbuild) > 0 {
+		triggers, err := b.triggers(base, st.onbuild)
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(triggers, cmds...)
+		st.onbuild = nil
+	}
+	total := len(cmds) + 1
 	b.o.Progress(Step{Stage: i, Index: 1, Total: total, Text: "FROM " + base, Done: true})
-	for n, cmd := range s.Commands {
+	for n, cmd := range cmds {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -284,6 +297,7 @@ func (b *builder) from(ctx context.Context, i int, base string) (*stageState, er
 			if len(prev.cfg.Config.Shell) > 0 {
 				st.shell = prev.cfg.Config.Shell
 			}
+			st.takeTriggers()
 			return st, nil
 		}
 	}
@@ -303,10 +317,39 @@ func (b *builder) from(ctx context.Context, i int, base string) (*stageState, er
 	if len(st.cfg.Config.Shell) > 0 {
 		st.shell = st.cfg.Config.Shell
 	}
-	if len(st.cfg.Config.OnBuild) > 0 {
-		return nil, fmt.Errorf("base image %s has ONBUILD triggers, which tug does not run yet", base)
-	}
+	st.takeTriggers()
 	return st, nil
+}
+
+// takeTriggers moves the base's ONBUILD triggers out of the config: they
+// run in this build and are not inherited further, as in Docker.
+func (st *stageState) takeTriggers() {
+	st.onbuild = st.cfg.Config.OnBuild
+	st.cfg.Config.OnBuild = nil
+}
+
+// triggers parses ONBUILD trigger lines into instructions.
+func (b *builder) triggers(base string, lines []string) ([]instructions.Command, error) {
+	var out []instructions.Command
+	for _, line := range lines {
+		res, err := parser.Parse(strings.NewReader("FROM scratch\n" + line + "\n"))
+		if err != nil {
+			return nil, fmt.Errorf("ONBUILD trigger %q of %s: %v", line, base, err)
+		}
+		stages, _, err := instructions.Parse(res.AST, nil)
+		if err != nil {
+			return nil, fmt.Errorf("ONBUILD trigger %q of %s: %v", line, base, err)
+		}
+		if len(stages) != 1 || len(stages[0].Commands) != 1 {
+			return nil, fmt.Errorf("ONBUILD trigger %q of %s: not one instruction", line, base)
+		}
+		switch stages[0].Commands[0].(type) {
+		case *instructions.OnbuildCommand, *instructions.MaintainerCommand:
+			return nil, fmt.Errorf("ONBUILD trigger %q of %s: %s is not allowed as an ONBUILD trigger", line, base, stages[0].Commands[0].Name())
+		}
+		out = append(out, stages[0].Commands[0])
+	}
+	return out, nil
 }
 
 func (b *builder) baseImage(ctx context.Context, ref string) (*image.Image, error) {
@@ -371,6 +414,18 @@ func (b *builder) step(ctx context.Context, si, index, total int, st *stageState
 		env := st.env()
 		if err := e.Expand(func(word string) (string, error) {
 			out, _, err := b.lex.ProcessWord(word, env)
+			return out, err
+		}); err != nil {
+			return fmt.Errorf("%s: %s: %w", b.o.DockerfileName, cmd.Name(), err)
+		}
+	}
+	if e, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
+		// Heredoc contents: variables only, quotes kept (BuildKit's rule).
+		env := st.env()
+		lex := shell.NewLex('\\')
+		lex.SkipProcessQuotes = true
+		if err := e.ExpandRaw(func(word string) (string, error) {
+			out, _, err := lex.ProcessWord(word, env)
 			return out, err
 		}); err != nil {
 			return fmt.Errorf("%s: %s: %w", b.o.DockerfileName, cmd.Name(), err)
@@ -507,16 +562,38 @@ func argsKey(args map[string]string) string {
 }
 
 // commandLine is the argv of a CMD, ENTRYPOINT or RUN: the exec form as
-// written, the shell form through SHELL.
+// written, the shell form through SHELL. A RUN of one heredoc runs its
+// text as the shell command; with several, or with more on the line, the
+// text is put back together for the shell (BuildKit's dispatchRun).
 func (b *builder) commandLine(st *stageState, c instructions.ShellDependantCmdLine) []string {
 	if !c.PrependShell {
 		return append([]string{}, c.CmdLine...)
 	}
 	line := strings.Join(c.CmdLine, " ")
-	if len(c.Files) == 1 && len(c.CmdLine) == 1 && strings.HasPrefix(c.CmdLine[0], "<<") {
-		line = c.Files[0].Data
+	if len(c.Files) > 0 {
+		if h := singleHeredoc(c); h != nil {
+			line = h.Data
+		} else {
+			var sb strings.Builder
+			sb.WriteString(line)
+			for _, f := range c.Files {
+				sb.WriteString("\n" + f.Data + f.Name)
+			}
+			line = sb.String()
+		}
 	}
 	return append(append([]string{}, st.shell...), line)
+}
+
+// singleHeredoc is the heredoc of `RUN <<EOF` alone on its line.
+func singleHeredoc(c instructions.ShellDependantCmdLine) *instructions.ShellInlineFile {
+	if len(c.Files) != 1 || len(c.CmdLine) != 1 {
+		return nil
+	}
+	if h := parser.MustParseHeredoc(c.CmdLine[0]); h != nil && h.Name == c.Files[0].Name {
+		return &c.Files[0]
+	}
+	return nil
 }
 
 // cacheRecord is what a cached step produced.
@@ -576,12 +653,19 @@ func (b *builder) useCache(st *stageState, key string) bool {
 	return true
 }
 
-// run executes a RUN step in a writable layer on the stage's top.
+// run executes a RUN step in a writable layer on the stage's top, with
+// its --mount mounts; the mount points the runtime had to create are
+// removed before the layer is taken, so no mount leaves a trace in it.
 func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCommand) (bool, error) {
-	if len(instructions.GetMounts(c)) > 0 {
-		return false, fmt.Errorf("%s: RUN --mount is not supported by tug yet", b.o.DockerfileName)
-	}
+	mounts := instructions.GetMounts(c)
 	args := b.commandLine(st, c.ShellDependantCmdLine)
+	// A heredoc script with #! is written to a file and executed, as
+	// BuildKit does; the file is bound at /dev/pipes/NAME.
+	var script *instructions.ShellInlineFile
+	if h := singleHeredoc(c.ShellDependantCmdLine); h != nil && strings.HasPrefix(h.Data, "#!") {
+		script = h
+		args = []string{"/dev/pipes/" + path.Base(h.Name)}
+	}
 	env := append([]string{}, st.cfg.Config.Env...)
 	for _, k := range sortedKeys(st.args) {
 		if !hasEnv(env, k) {
@@ -593,7 +677,18 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 		network = n
 	}
 	rawArgs, _ := json.Marshal(args)
-	key := keyOf(st.key, "RUN", string(rawArgs), argsKey(st.args), network)
+	parts := []string{st.key, "RUN", string(rawArgs), argsKey(st.args), network}
+	if script != nil {
+		parts = append(parts, script.Data)
+	}
+	if len(mounts) > 0 {
+		mk, err := b.mountsKey(ctx, st, mounts)
+		if err != nil {
+			return false, err
+		}
+		parts = append(parts, "MOUNTS", mk)
+	}
+	key := keyOf(parts...)
 	if b.useCache(st, key) {
 		return true, nil
 	}
@@ -607,7 +702,6 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 			_ = b.store.Discard(w)
 		}
 	}()
-	created := mountPoints(w.Path)
 	user, err := rt.ResolveUser(w.Path, st.cfg.Config.User)
 	if err != nil {
 		return false, err
@@ -617,10 +711,23 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 		return false, err
 	}
 	defer os.RemoveAll(runDir)
+	rm, err := b.prepareMounts(ctx, st, mounts, runDir)
+	defer rm.release()
+	if err != nil {
+		return false, err
+	}
+	if script != nil {
+		f := filepath.Join(runDir, "heredoc-script")
+		if err := os.WriteFile(f, []byte(script.Data), 0o755); err != nil {
+			return false, err
+		}
+		rm.mounts = append(rm.mounts, rt.Mount{Type: "bind", Source: f, Destination: args[0], ReadOnly: true})
+	}
+	created := mountPoints(w.Path, append(append([]string{}, runtimeMountPoints...), rm.targets...))
 	spec := &rt.Spec{
 		Rootfs:         w.Path,
 		Args:           args,
-		Env:            withDefault(env, "HOME", user.Home),
+		Env:            append(withDefault(env, "HOME", user.Home), rm.env...),
 		Cwd:            st.cfg.Config.WorkingDir,
 		UID:            user.UID,
 		GID:            user.GID,
@@ -637,7 +744,7 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	if err != nil {
 		return false, err
 	}
-	spec.Mounts = files
+	spec.Mounts = append(files, rm.mounts...)
 	tail := &tailWriter{w: b.o.Output}
 	code, err := rt.Run(ctx, spec, rt.Stdio{Stdout: tail, Stderr: tail})
 	if err != nil {
@@ -657,7 +764,11 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	if err != nil {
 		return false, err
 	}
-	b.layerStep(st, key, top, diffID, "RUN "+strings.Join(args, " ")+" # buildkit")
+	createdBy := "RUN " + strings.Join(args, " ")
+	if script != nil {
+		createdBy = "RUN " + strings.Join(c.CmdLine, " ")
+	}
+	b.layerStep(st, key, top, diffID, createdBy+" # buildkit")
 	return false, nil
 }
 
@@ -674,28 +785,6 @@ func (e *RunError) Error() string {
 		msg += "; last output: " + strings.Join(e.Tail, " | ")
 	}
 	return msg
-}
-
-// The mount points the runtime creates in a root filesystem that lacks
-// them; those it created are removed before the step's layer is taken.
-var runtimeMountPoints = []string{"proc", "dev", "sys", "etc/hosts", "etc/hostname", "etc/resolv.conf"}
-
-func mountPoints(root string) []string {
-	var missing []string
-	for _, p := range runtimeMountPoints {
-		if _, err := os.Lstat(filepath.Join(root, p)); os.IsNotExist(err) {
-			missing = append(missing, p)
-		}
-	}
-	return missing
-}
-
-func removeMountPoints(root string, created []string) {
-	for i := len(created) - 1; i >= 0; i-- {
-		_ = os.Remove(filepath.Join(root, created[i])) // only if still empty
-	}
-	// /etc, if the runtime had to make it for these files and it is empty.
-	_ = os.Remove(filepath.Join(root, "etc"))
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -756,12 +845,40 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 	var srcs []source
 	multi := false
 	var err error
-	if len(sd.SourceContents) > 0 {
-		return false, fmt.Errorf("%s: COPY from a heredoc is not supported by tug yet", b.o.DockerfileName)
+	if len(sd.SourcePaths) > 0 {
+		if srcs, multi, err = resolve(root, sd.SourcePaths, ignore); err != nil {
+			return false, err
+		}
 	}
-	srcs, multi, err = resolve(root, sd.SourcePaths, ignore)
-	if err != nil {
-		return false, err
+	if len(sd.SourceContents) > 0 {
+		// COPY <<EOF: each heredoc becomes a file named after it, 0644.
+		dir, err := os.MkdirTemp("", "tug-build-heredoc-")
+		if err != nil {
+			return false, err
+		}
+		defer os.RemoveAll(dir)
+		var names []string
+		for _, sc := range sd.SourceContents {
+			name := path.Base(path.Clean("/" + sc.Path))
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(sc.Data), 0o644); err != nil {
+				return false, err
+			}
+			if err := os.Chmod(p, 0o644); err != nil { // whatever the umask
+				return false, err
+			}
+			t := b.now()
+			if err := os.Chtimes(p, t, t); err != nil {
+				return false, err
+			}
+			names = append(names, name)
+		}
+		hs, _, err := resolve(dir, names, nil)
+		if err != nil {
+			return false, err
+		}
+		srcs = append(srcs, hs...)
+		multi = multi || len(sd.SourcePaths)+len(sd.SourceContents) > 1
 	}
 	dest := sd.DestPath
 	destDir := strings.HasSuffix(dest, "/") || dest == "." || multi

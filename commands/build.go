@@ -25,6 +25,7 @@ type BuildCmd struct {
 	Quiet     bool     `short:"q" help:"Suppress the build output and print the image ID on success."`
 	IIDFile   string   `name:"iidfile" help:"Write the image ID to the file." placeholder:"FILE"`
 	Label     []string `sep:"none" help:"Set metadata for an image (KEY=VALUE)."`
+	Secret    []string `sep:"none" help:"Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR." placeholder:"id=ID,src=PATH"`
 	Network   string   `default:"none" enum:"none,host,default" help:"Networking mode for RUN instructions: none or host."`
 	Timestamp *int64   `help:"Set every time in the image to this Unix time, for reproducible images (default: $SOURCE_DATE_EPOCH)."`
 	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Type of progress output: auto, plain, tty, quiet."`
@@ -97,6 +98,16 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 			}
 		}
 		o.BuildArgs[k] = v
+	}
+	for _, spec := range c.Secret {
+		id, sec, err := build.ParseSecret(spec)
+		if err != nil {
+			return err
+		}
+		if o.Secrets == nil {
+			o.Secrets = map[string]build.Secret{}
+		}
+		o.Secrets[id] = sec
 	}
 	for _, kv := range c.Label {
 		k, v, _ := strings.Cut(kv, "=")

@@ -256,3 +256,90 @@ func stripLibrary(c string) string {
 	}
 	return c
 }
+
+// UsedLayers is the set of layers that images and containers hold: every
+// layer in the chain under an image's top layer or a container's layer.
+func (s *Store) UsedLayers() (map[string]bool, error) {
+	layers, err := s.s.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("listing layers: %w", rewrite(err))
+	}
+	parent := map[string]string{}
+	for _, l := range layers {
+		parent[l.ID] = l.Parent
+	}
+	used := map[string]bool{}
+	mark := func(id string) {
+		for ; id != "" && !used[id]; id = parent[id] {
+			used[id] = true
+		}
+	}
+	imgs, err := s.s.Images()
+	if err != nil {
+		return nil, fmt.Errorf("listing images: %w", rewrite(err))
+	}
+	for _, img := range imgs {
+		mark(img.TopLayer)
+		for _, m := range img.MappedTopLayers {
+			mark(m)
+		}
+	}
+	ctrs, err := s.s.Containers()
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", rewrite(err))
+	}
+	for _, c := range ctrs {
+		mark(c.LayerID)
+	}
+	return used, nil
+}
+
+// PruneLayers deletes those of candidates that no image or container uses
+// and no other layer is built on, again and again as deleting a layer
+// frees its parent, and returns the bytes their contents held. It assumes
+// no build runs at the same time.
+func (s *Store) PruneLayers(candidates []string) (int64, error) {
+	used, err := s.UsedLayers()
+	if err != nil {
+		return 0, err
+	}
+	layers, err := s.s.Layers()
+	if err != nil {
+		return 0, fmt.Errorf("listing layers: %w", rewrite(err))
+	}
+	byID := map[string]storage.Layer{}
+	children := map[string]int{}
+	for _, l := range layers {
+		byID[l.ID] = l
+		if l.Parent != "" {
+			children[l.Parent]++
+		}
+	}
+	want := map[string]bool{}
+	for _, id := range candidates {
+		want[id] = true
+	}
+	var freed int64
+	for progress := true; progress; {
+		progress = false
+		for id := range want {
+			l, ok := byID[id]
+			if !ok || used[id] || children[id] > 0 {
+				continue
+			}
+			if err := s.s.DeleteLayer(id); err != nil {
+				return freed, fmt.Errorf("deleting layer %s: %w", shortHex(id), rewrite(err))
+			}
+			delete(want, id)
+			delete(byID, id)
+			if l.UncompressedSize > 0 {
+				freed += l.UncompressedSize
+			}
+			if l.Parent != "" {
+				children[l.Parent]--
+			}
+			progress = true
+		}
+	}
+	return freed, nil
+}
