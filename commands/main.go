@@ -31,6 +31,7 @@ type CLI struct {
 	Globals
 
 	Build     BuildCmd     `cmd:"" help:"Build an image from a Dockerfile."`
+	Builder   BuilderCmd   `cmd:"" help:"Manage builds."`
 	Pull      PullCmd      `cmd:"" help:"Download an image from a registry."`
 	Push      PushCmd      `cmd:"" help:"Upload an image to a registry."`
 	Login     LoginCmd     `cmd:"" help:"Log in to a registry."`

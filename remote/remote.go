@@ -8,10 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -32,7 +35,18 @@ type Options struct {
 	Platform v1.Platform
 	// UserAgent sent with every request.
 	UserAgent string
+	// Registries is the registries.conf configuration; nil means
+	// LoadRegistries (Podman's files).
+	Registries *Registries
+	// Timeout bounds how long a connection to a registry may stay silent:
+	// no response headers, or no bytes of a body, for this long fails the
+	// request (which is retried like a dropped connection). Zero means
+	// $TUG_REGISTRY_TIMEOUT (a Go duration) if set, else DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is Options.Timeout's default.
+const DefaultTimeout = 30 * time.Second
 
 // HostPlatform is the platform of this binary: what `tug pull` picks from
 // an index (go-containerregistry alone would pick linux/amd64 everywhere).
@@ -89,6 +103,8 @@ type Resolved struct {
 type Client struct {
 	opts      Options
 	transport http.RoundTripper
+	regs      *Registries
+	regsErr   error // reading registries.conf failed: Reference reports it
 }
 
 // NewClient makes a Client. Credentials come from Keychain: Docker's and
@@ -97,11 +113,59 @@ func NewClient(opts Options) *Client {
 	if opts.Platform.Architecture == "" {
 		opts.Platform = HostPlatform()
 	}
-	base := ggcr.DefaultTransport.(*http.Transport).Clone()
-	if opts.Insecure {
-		base.TLSClientConfig.InsecureSkipVerify = true
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+		if d, err := time.ParseDuration(os.Getenv("TUG_REGISTRY_TIMEOUT")); err == nil && d > 0 {
+			opts.Timeout = d
+		}
 	}
-	return &Client{opts: opts, transport: &dockerSchemePolicy{next: base, insecure: opts.Insecure}}
+	c := &Client{opts: opts, regs: opts.Registries}
+	if c.regs == nil {
+		c.regs, c.regsErr = LoadRegistries()
+	}
+	verify := ggcr.DefaultTransport.(*http.Transport).Clone()
+	dial := verify.DialContext
+	timeout := opts.Timeout
+	verify.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &idleConn{Conn: conn, timeout: timeout}, nil
+	}
+	verify.ResponseHeaderTimeout = timeout
+	verify.IdleConnTimeout = timeout
+	noVerify := verify.Clone()
+	noVerify.TLSClientConfig.InsecureSkipVerify = true
+	if opts.Insecure {
+		verify = noVerify
+	}
+	c.transport = &dockerSchemePolicy{verify: verify, noVerify: noVerify, insecure: c.insecureHost, timeout: timeout}
+	return c
+}
+
+// insecureHost reports whether plain HTTP and unverified TLS are allowed
+// for host: --tls-verify=false, or registries.conf says so.
+func (c *Client) insecureHost(host string) bool {
+	return c.opts.Insecure || c.regs.InsecureHost(host)
+}
+
+// idleConn fails a read or write after the connection has been silent
+// for timeout: each read or write pushes the deadline of both further, so
+// a long upload does not time out the response it waits for.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(p)
 }
 
 func (c *Client) remoteOptions(ctx context.Context) []ggcr.Option {
@@ -117,19 +181,92 @@ func (c *Client) remoteOptions(ctx context.Context) []ggcr.Option {
 	return o
 }
 
-// Reference parses s with Docker's rules, marking it insecure when the
-// client allows plain HTTP.
+// Reference parses s with Docker's rules, after applying the short-name
+// aliases of registries.conf, and refuses a registry that registries.conf
+// blocks. The reference is marked insecure when plain HTTP is allowed for
+// its registry.
 func (c *Client) Reference(s string) (name.Reference, error) {
+	if c.regsErr != nil {
+		return nil, c.regsErr
+	}
+	if alias, ok := c.regs.Alias(s); ok {
+		s = alias
+	}
+	ref, err := c.parse(s)
+	if err != nil {
+		return nil, err
+	}
+	return ref, c.checkBlocked(ref)
+}
+
+// parse is ParseReference, marking the reference insecure when its
+// registry allows plain HTTP.
+func (c *Client) parse(s string) (name.Reference, error) {
 	ref, err := ParseReference(s)
-	if err != nil || !c.opts.Insecure {
+	if err != nil || !c.insecureHost(ref.Context().RegistryStr()) {
 		return ref, err
 	}
 	return name.ParseReference(s, name.WithDefaultRegistry("docker.io"), name.Insecure)
 }
 
+// ErrBlocked is returned for a reference whose registry registries.conf
+// blocks.
+var ErrBlocked = errors.New("blocked in registries.conf")
+
+func (c *Client) checkBlocked(ref name.Reference) error {
+	if reg := c.regs.Find(repoName(ref)); reg != nil && reg.Blocked {
+		return fmt.Errorf("%s: registry %s is %w (%s)", Canonical(ref), reg.Prefix, ErrBlocked, reg.file)
+	}
+	return nil
+}
+
 // Resolve fetches ref's manifest, and when it is an index, the manifest for
-// the client's platform.
+// the client's platform. When registries.conf gives ref's registry
+// mirrors, they are tried in order first and the registry itself last; the
+// first that answers serves the manifest and the blobs. The result's Ref
+// is ref, whichever served it.
 func (c *Client) Resolve(ctx context.Context, ref name.Reference) (*Resolved, error) {
+	if err := c.checkBlocked(ref); err != nil {
+		return nil, err
+	}
+	eps := c.regs.Find(repoName(ref)).Endpoints(Canonical(ref))
+	var errs []error
+	for _, ep := range eps {
+		epRef, err := c.parse(ep.Ref)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res, err := c.resolve(ctx, epRef)
+		if err == nil {
+			res.Ref = ref
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if ep.Mirror {
+			err = fmt.Errorf("mirror %s: %w", epRef.Context().RegistryStr(), err)
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, fmt.Errorf("%s: no mirror and not the registry could serve it: %w", Canonical(ref), errors.Join(errs...))
+}
+
+// repoName is the repository of ref with its registry, as registries.conf
+// prefixes are written: docker.io/library/busybox.
+func repoName(ref name.Reference) string {
+	reg := ref.Context().RegistryStr()
+	if reg == name.DefaultRegistry {
+		reg = "docker.io"
+	}
+	return reg + "/" + ref.Context().RepositoryStr()
+}
+
+func (c *Client) resolve(ctx context.Context, ref name.Reference) (*Resolved, error) {
 	opts := c.remoteOptions(ctx)
 	desc, err := ggcr.Get(ref, opts...)
 	if err != nil {
@@ -174,8 +311,34 @@ func (c *Client) Resolve(ctx context.Context, ref name.Reference) (*Resolved, er
 	if err != nil {
 		return nil, fmt.Errorf("reading image manifest %s: %w", ref, err)
 	}
-	res.Image, res.ManifestDigest, res.RawManifest = img, desc.Digest, desc.Manifest
+	res.Image, res.ManifestDigest, res.RawManifest = resumable(ctx, img), desc.Digest, desc.Manifest
 	return res, nil
+}
+
+// ListTags returns the tags of ref's repository, from the first of its
+// mirrors (see Resolve) or its registry that answers.
+func (c *Client) ListTags(ctx context.Context, ref name.Reference) ([]string, error) {
+	if err := c.checkBlocked(ref); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, ep := range c.regs.Find(repoName(ref)).Endpoints(repoName(ref)) {
+		epRef, err := c.parse(ep.Ref)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tags, err := ggcr.List(epRef.Context(), c.remoteOptions(ctx)...)
+		if err == nil {
+			return tags, nil
+		}
+		err = c.explain(epRef, err)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("listing tags of %s: %w", repoName(ref), errors.Join(errs...))
 }
 
 // explain turns a registry error into one that says what to do.
@@ -209,17 +372,70 @@ func loginHint(registry string) string {
 
 // dockerSchemePolicy refuses plain HTTP to any registry but a loopback one
 // unless insecure: go-containerregistry also falls back to HTTP for private
-// (RFC 1918) addresses, which Docker never does on its own.
+// (RFC 1918) addresses, which Docker never does on its own. It skips TLS
+// verification only for the hosts insecure allows.
 type dockerSchemePolicy struct {
-	next     http.RoundTripper
-	insecure bool
+	verify, noVerify http.RoundTripper
+	insecure         func(host string) bool
+	timeout          time.Duration
 }
 
 func (p *dockerSchemePolicy) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !p.insecure && !IsLoopback(req.URL.Host) {
-		return nil, fmt.Errorf("registry %s is not reachable over HTTPS and plain HTTP is only used for loopback registries: pass --tls-verify=false to allow it", req.URL.Host)
+	insecure := p.insecure(req.URL.Host)
+	if req.URL.Scheme == "http" && !insecure && !IsLoopback(req.URL.Host) {
+		return nil, fmt.Errorf("registry %s is not reachable over HTTPS and plain HTTP is only used for loopback registries: pass --tls-verify=false or mark it insecure in registries.conf to allow it", req.URL.Host)
 	}
-	return p.next.RoundTrip(req)
+	next := p.verify
+	if insecure {
+		next = p.noVerify
+	}
+	resp, err := next.RoundTrip(req)
+	if err != nil && isTimeout(err) {
+		return nil, &TimeoutError{Host: req.URL.Host, Limit: p.timeout, Err: err}
+	}
+	if resp != nil && resp.Body != nil {
+		resp.Body = &timeoutBody{ReadCloser: resp.Body, host: req.URL.Host, timeout: p.timeout}
+	}
+	return resp, err
+}
+
+// TimeoutError says that a registry went silent for longer than
+// Options.Timeout.
+type TimeoutError struct {
+	Host  string
+	Limit time.Duration
+	Err   error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("registry %s sent nothing for %v (TUG_REGISTRY_TIMEOUT sets this limit): %v", e.Host, e.Limit, e.Err)
+}
+
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// Timeout and Temporary make go-containerregistry retry it like the
+// net.Error it wraps.
+func (e *TimeoutError) Timeout() bool   { return true }
+func (e *TimeoutError) Temporary() bool { return true }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// timeoutBody names the registry when reading a body times out.
+type timeoutBody struct {
+	io.ReadCloser
+	host    string
+	timeout time.Duration
+}
+
+func (b *timeoutBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && isTimeout(err) {
+		err = &TimeoutError{Host: b.host, Limit: b.timeout, Err: err}
+	}
+	return n, err
 }
 
 // IsLoopback reports whether a registry host[:port] is localhost, in

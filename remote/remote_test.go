@@ -70,8 +70,10 @@ func TestSchemePolicy(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
-	strict := &dockerSchemePolicy{next: http.DefaultTransport}
-	loose := &dockerSchemePolicy{next: http.DefaultTransport, insecure: true}
+	no := func(string) bool { return false }
+	yes := func(string) bool { return true }
+	strict := &dockerSchemePolicy{verify: http.DefaultTransport, insecure: no}
+	loose := &dockerSchemePolicy{noVerify: http.DefaultTransport, insecure: yes}
 
 	req, _ := http.NewRequest("GET", srv.URL+"/v2/", nil) // 127.0.0.1: allowed
 	if resp, err := strict.RoundTrip(req); err != nil {
@@ -80,10 +82,11 @@ func TestSchemePolicy(t *testing.T) {
 		resp.Body.Close()
 	}
 	// Nothing may be sent to a private address, even if the policy broke.
-	never := &dockerSchemePolicy{next: roundTripFunc(func(*http.Request) (*http.Response, error) {
+	sent := roundTripFunc(func(*http.Request) (*http.Response, error) {
 		t.Error("a plain HTTP request to a private address was sent")
 		return nil, errors.New("not sent")
-	})}
+	})
+	never := &dockerSchemePolicy{verify: sent, noVerify: sent, insecure: no}
 	req, _ = http.NewRequest("GET", "http://10.1.2.3:5000/v2/", nil)
 	_, err := never.RoundTrip(req)
 	if err == nil || !strings.Contains(err.Error(), "--tls-verify=false") {
