@@ -306,3 +306,30 @@ func TestBuildDockerfileFromStdin(t *testing.T) {
 		t.Fatalf("image built from stdin printed %q", got)
 	}
 }
+
+// history shows the build's steps, newest first; `image` is Docker's
+// management command for the image commands.
+func TestHistoryAndImageCommand(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + "\nRUN echo x > /x\nCMD [\"true\"]\n",
+	})
+	mustTug(t, u, store, "build", "-t", "hist", ctx)
+	out := mustTug(t, u, store, "history", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}", "hist").Stdout
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "") || !strings.Contains(lines[0], `CMD ["true"]`) || !strings.Contains(lines[1], "RUN /bin/sh -c echo x > /x") || !strings.HasPrefix(lines[1], "<missing>|") {
+		t.Fatalf("history:\n%s", out)
+	}
+	if strings.HasSuffix(lines[1], "|0B") {
+		t.Fatalf("the RUN step's layer has no size: %s", lines[1])
+	}
+	ls := mustTug(t, u, store, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}").Stdout
+	if !strings.Contains(ls, "localhost/hist:latest") {
+		t.Fatalf("image ls:\n%s", ls)
+	}
+	mustTug(t, u, store, "image", "rm", "hist")
+	if res := tug(t, u, store, "image", "inspect", "hist"); res.Code != 1 {
+		t.Fatalf("image inspect after image rm: exit %d", res.Code)
+	}
+}

@@ -37,6 +37,8 @@ type CLI struct {
 	Login     LoginCmd     `cmd:"" help:"Log in to a registry."`
 	Logout    LogoutCmd    `cmd:"" help:"Log out from a registry."`
 	Images    ImagesCmd    `cmd:"" help:"List images."`
+	History   HistoryCmd   `cmd:"" help:"Show the history of an image."`
+	Image     ImageCmd     `cmd:"" help:"Manage images."`
 	Tag       TagCmd       `cmd:"" help:"Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."`
 	Rmi       RmiCmd       `cmd:"" help:"Remove one or more images."`
 	Inspect   InspectCmd   `cmd:"" help:"Return low-level information on containers and images."`

@@ -275,3 +275,18 @@ func (s *Store) Manifest(id string) ([]byte, digest.Digest, error) {
 	}
 	return b, digest.FromBytes(b), nil
 }
+
+// LayerSizes returns the uncompressed size of each of the image's layers,
+// bottom first.
+func (s *Store) LayerSizes(img *Image) ([]int64, error) {
+	var sizes []int64
+	for id := img.TopLayer; id != ""; {
+		l, err := s.s.Layer(id)
+		if err != nil {
+			return nil, fmt.Errorf("reading layer %s of image %s: %w", shortHex(id), shortHex(img.ID), err)
+		}
+		sizes = append([]int64{l.UncompressedSize}, sizes...)
+		id = l.Parent
+	}
+	return sizes, nil
+}
