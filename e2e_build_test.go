@@ -251,20 +251,20 @@ func TestBuildKilled(t *testing.T) {
 	u := fixture.RootlessUser(t)
 	store := pulled(t, u)
 	ctx := buildContext(t, u, map[string]string{
-		"Dockerfile": "FROM " + busybox + "\nRUN echo first > /first\nRUN sleep 30\n",
+		"Dockerfile": "FROM " + busybox + "\nRUN echo first > /first\nRUN sleep 4102\n",
 	})
 	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "build", "-t", "killed", ctx)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !processRunning("sleep\x0030\x00") && time.Now().Before(deadline) {
+	for !processRunning("sleep\x004102\x00") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	deadline = time.Now().Add(5 * time.Second)
-	for processRunning("sleep\x0030\x00") && time.Now().Before(deadline) {
+	for processRunning("sleep\x004102\x00") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), store[1]) {

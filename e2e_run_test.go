@@ -282,24 +282,34 @@ func TestRunNoLeaks(t *testing.T) {
 
 // SIGKILL of tug during a run leaves no mount behind, and the next run works.
 func TestRunKilledLeavesNoMount(t *testing.T) {
-	for mode, u := range map[string]fixture.User{"rootless": fixture.RootlessUser(t), "root": fixture.Root()} {
+	for i, mode := range []string{"rootless", "root"} {
 		t.Run(mode, func(t *testing.T) {
+			u := fixture.Root()
+			if mode == "rootless" {
+				u = fixture.RootlessUser(t)
+			}
 			store := pulled(t, u)
-			cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", busybox, "sleep", "60")...)
+			// A duration no other test uses, to find exactly this process.
+			secs := fmt.Sprint(4100 + i)
+			cmdline := "sleep\x00" + secs + "\x00"
+			cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", busybox, "sleep", secs)...)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			deadline := time.Now().Add(10 * time.Second)
-			for !sleeping(t) && time.Now().Before(deadline) {
+			for !processRunning(cmdline) && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
+			}
+			if !processRunning(cmdline) {
+				t.Fatal("the container never started")
 			}
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 			deadline = time.Now().Add(5 * time.Second)
-			for sleeping(t) && time.Now().Before(deadline) {
+			for processRunning(cmdline) && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			if sleeping(t) {
+			if processRunning(cmdline) {
 				t.Fatal("the container outlived tug")
 			}
 			mounts, _ := os.ReadFile("/proc/self/mountinfo")
@@ -311,18 +321,6 @@ func TestRunKilledLeavesNoMount(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sleeping reports whether a process running "sleep 60" exists.
-func sleeping(t *testing.T) bool {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && string(b) == "sleep\x0060\x00" {
-			return true
-		}
-	}
-	return false
 }
 
 func grepLines(s, sub string) string {
