@@ -639,3 +639,56 @@ func TestStorageConfHonoured(t *testing.T) {
 		t.Fatalf("with flags, tug info = %q, want %q", info.Stdout, want)
 	}
 }
+
+// system df / prune / check on a real store: check finds a layer whose
+// files were changed behind the store's back, --repair removes the damaged
+// image and keeps the whole one.
+func TestSystemCommands(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := isolated(t, u)
+	mustTug(t, u, store, "pull", "-q", busybox)
+	img, err := fixture.ImageWithLayers(1, 4096, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := registry.Addr + "/damaged:latest"
+	if _, err := fixture.Push(img, other); err != nil {
+		t.Fatal(err)
+	}
+	mustTug(t, u, store, "pull", "-q", other)
+	mustTug(t, u, store, "run", busybox, "true") // a stopped container
+	df := mustTug(t, u, store, "system", "df").Stdout
+	if !strings.Contains(df, "Images") || !strings.Contains(df, "Containers") {
+		t.Fatalf("system df:\n%s", df)
+	}
+	if out := mustTug(t, u, store, "system", "check").Stdout; !strings.Contains(out, "No problems found") {
+		t.Fatalf("check of a healthy store:\n%s", out)
+	}
+	// Change a file of the extra layer (the one only "damaged" has).
+	files, _ := filepath.Glob(filepath.Join(store[1], "overlay", "*", "diff", "data", "layer-*.bin"))
+	if len(files) != 1 {
+		t.Fatalf("found %d extra-layer files", len(files))
+	}
+	if err := os.WriteFile(files[0], []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := tug(t, u, store, "system", "check")
+	if res.Code != 1 || !strings.Contains(res.Stdout, "damaged layer") {
+		t.Fatalf("check of a tampered layer: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	mustTug(t, u, store, "system", "check", "--repair")
+	images := mustTug(t, u, store, "images", "--format", "{{.Repository}}").Stdout
+	if strings.Contains(images, "damaged") || !strings.Contains(images, registry.Addr+"/busybox") {
+		t.Fatalf("after --repair, images:\n%s", images)
+	}
+	if out := mustTug(t, u, store, "system", "check").Stdout; !strings.Contains(out, "No problems found") {
+		t.Fatalf("check after repair:\n%s", out)
+	}
+	prune := mustTug(t, u, store, "system", "prune", "-f").Stdout
+	if !strings.Contains(prune, "Deleted Containers:") || !strings.Contains(prune, "Total reclaimed space") {
+		t.Fatalf("system prune:\n%s", prune)
+	}
+	if left := mustTug(t, u, store, "ps", "-aq").Stdout; left != "" {
+		t.Fatalf("containers left after system prune: %q", left)
+	}
+}

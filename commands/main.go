@@ -55,6 +55,7 @@ type CLI struct {
 	Monitor   MonitorCmd   `cmd:"" name:"container-monitor" hidden:"" help:"Run a detached container (internal)."`
 	Container ContainerCmd `cmd:"" help:"Manage containers."`
 	Volume    VolumeCmd    `cmd:"" help:"Manage volumes."`
+	System    SystemCmd    `cmd:"" help:"Manage tug: disk usage, pruning, store checks."`
 	Version   VersionCmd   `cmd:"" help:"Show the tug version information."`
 }
 

@@ -1,0 +1,156 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/docker/go-units"
+
+	"github.com/tugcli/tug/build"
+)
+
+// SystemCmd is `tug system`.
+type SystemCmd struct {
+	Df    SystemDfCmd    `cmd:"" help:"Show tug disk usage."`
+	Prune SystemPruneCmd `cmd:"" help:"Remove stopped containers, dangling images and unused build cache."`
+	Check SystemCheckCmd `cmd:"" help:"Check the store for damage, and repair it with --repair."`
+	Info  InfoCmd        `cmd:"" help:"Display system-wide information."`
+}
+
+// SystemDfCmd is `tug system df`.
+type SystemDfCmd struct{}
+
+// Run prints Docker's df table.
+func (c *SystemDfCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := store.DiskUsage()
+	if err != nil {
+		return err
+	}
+	f, err := NewFormatter(env.Stdout, "table {{.Type}}\t{{.Total}}\t{{.Active}}\t{{.Size}}", map[string]string{
+		"Type": "TYPE", "Total": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+	})
+	if err != nil {
+		return err
+	}
+	type row struct{ Type, Total, Active, Size string }
+	h := func(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
+	for _, r := range []row{
+		{"Images", fmt.Sprint(u.Images), fmt.Sprint(u.ActiveImages), h(u.ImagesSize)},
+		{"Containers", fmt.Sprint(u.Containers), fmt.Sprint(u.RunningContainers), h(u.ContainersSize)},
+		{"Local Volumes", fmt.Sprint(u.Volumes), "-", h(u.VolumesSize)},
+		{"Build Cache", "-", "-", h(u.BuildCacheSize)},
+	} {
+		if err := f.Write(r); err != nil {
+			return err
+		}
+	}
+	return f.Flush()
+}
+
+// SystemPruneCmd is `tug system prune`.
+type SystemPruneCmd struct {
+	All     bool `short:"a" help:"Remove all unused images, not just dangling ones."`
+	Force   bool `short:"f" help:"Do not prompt for confirmation (tug never prompts here)."`
+	Volumes bool `help:"Prune volumes (not supported yet: tug does not track which containers use a volume)."`
+}
+
+// Run removes stopped containers, then unused images, then build cache.
+func (c *SystemPruneCmd) Run(ctx context.Context, env *Env) error {
+	if c.Volumes {
+		return &ExitError{Code: 125, Err: errors.New("--volumes is not supported yet: remove volumes with 'tug volume rm'")}
+	}
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	states, err := store.ContainerStates()
+	if err != nil {
+		return err
+	}
+	var ctrs []string
+	for _, st := range states {
+		if st.Running() {
+			continue
+		}
+		if err := store.DeleteContainer(st.ID); err != nil {
+			return err
+		}
+		ctrs = append(ctrs, st.ID)
+	}
+	imgs, err := store.PruneImages(c.All)
+	if err != nil {
+		return err
+	}
+	cache, err := build.Prune(store, c.All)
+	if err != nil {
+		return err
+	}
+	if len(ctrs) > 0 {
+		fmt.Fprintln(env.Stdout, "Deleted Containers:")
+		for _, id := range ctrs {
+			fmt.Fprintln(env.Stdout, id)
+		}
+		fmt.Fprintln(env.Stdout)
+	}
+	if len(imgs) > 0 {
+		fmt.Fprintln(env.Stdout, "Deleted Images:")
+		for _, id := range imgs {
+			fmt.Fprintf(env.Stdout, "deleted: sha256:%s\n", id)
+		}
+		fmt.Fprintln(env.Stdout)
+	}
+	fmt.Fprintf(env.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(cache.Reclaimed)))
+	return nil
+}
+
+// SystemCheckCmd is `tug system check`, as Podman's.
+type SystemCheckCmd struct {
+	Repair bool `short:"r" help:"Remove damaged layers and images (images that are whole are kept)."`
+	Force  bool `short:"f" help:"With --repair, remove damaged containers too."`
+}
+
+// Run reports damage and exits 1 while any is left.
+func (c *SystemCheckCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := store.Check(c.Repair, c.Force)
+	if err != nil {
+		return err
+	}
+	if res.Clean() {
+		fmt.Fprintln(env.Stdout, "No problems found.")
+		return nil
+	}
+	print := func(kind string, m map[string][]error) {
+		ids := make([]string, 0, len(m))
+		for id := range m {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			for _, e := range m[id] {
+				fmt.Fprintf(env.Stdout, "damaged %s %s: %s\n", kind, id, oneLine(e.Error()))
+			}
+		}
+	}
+	print("layer", res.Layers)
+	print("image", res.Images)
+	print("container", res.Containers)
+	if c.Repair {
+		for _, r := range res.Repaired {
+			fmt.Fprintf(env.Stdout, "removed %s\n", r)
+		}
+		if len(res.Containers) == 0 || c.Force {
+			return nil
+		}
+	}
+	return &ExitError{Code: 1, Err: errors.New("the store has damage: run 'tug system check --repair' (add --force to remove damaged containers)")}
+}
