@@ -3,6 +3,7 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -532,6 +533,47 @@ func TestRunDetached(t *testing.T) {
 			}
 			if left := mustTug(t, u, store, "ps", "-aq").Stdout; left != "" {
 				t.Fatalf("run -d --rm left its container after kill: %q", left)
+			}
+		})
+	}
+}
+
+// exec runs a command in a running (detached) container through its init:
+// same namespaces, capabilities and seccomp filter; -u, -e, -w, -i; exit
+// statuses as Docker's.
+func TestExec(t *testing.T) {
+	for mode, u := range map[string]fixture.User{"rootless": fixture.RootlessUser(t), "root": fixture.Root()} {
+		t.Run(mode, func(t *testing.T) {
+			store := pulled(t, u)
+			mustTug(t, u, store, "run", "-d", "--name", "ex", "--hostname", "exhost", busybox, "sleep", "4103")
+			t.Cleanup(func() {
+				// t.Context is over by now.
+				_ = u.Command(context.Background(), tugBin, append(append([]string{}, store...), "rm", "-f", "ex")...).Run()
+			})
+			out := mustTug(t, u, store, "exec", "ex", "sh", "-c", "hostname; id -u; grep -E '^(Seccomp|CapEff):' /proc/self/status; ps -o comm | grep -c sleep").Stdout
+			if want := "exhost\n0\nCapEff:\t00000000a80425fb\nSeccomp:\t2\n1\n"; out != want {
+				t.Fatalf("exec sees:\n%q\nwant\n%q", out, want)
+			}
+			if got := strings.TrimSpace(mustTug(t, u, store, "exec", "-u", "user", "ex", "id", "-un").Stdout); got != "user" {
+				t.Fatalf("exec -u user: %q", got)
+			}
+			if got := strings.TrimSpace(mustTug(t, u, store, "exec", "-e", "FOO=bar", "-w", "/tmp", "ex", "sh", "-c", "echo $FOO $(pwd)").Stdout); got != "bar /tmp" {
+				t.Fatalf("exec -e -w: %q", got)
+			}
+			cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "exec", "-i", "ex", "cat")...)
+			cmd.Stdin = strings.NewReader("through exec\n")
+			if b, err := cmd.Output(); err != nil || string(b) != "through exec\n" {
+				t.Fatalf("exec -i: %q %v", b, err)
+			}
+			if res := tug(t, u, store, "exec", "ex", "sh", "-c", "exit 7"); res.Code != 7 {
+				t.Fatalf("exec exit status: %d", res.Code)
+			}
+			if res := tug(t, u, store, "exec", "ex", "nosuchcmd"); res.Code != 127 || !strings.Contains(res.Stderr, "nosuchcmd") {
+				t.Fatalf("exec of a missing command: exit %d %q", res.Code, res.Stderr)
+			}
+			mustTug(t, u, store, "stop", "-t", "1", "ex")
+			if res := tug(t, u, store, "exec", "ex", "true"); res.Code == 0 || !strings.Contains(res.Stderr, "not running") {
+				t.Fatalf("exec in a stopped container: exit %d %q", res.Code, res.Stderr)
 			}
 		})
 	}

@@ -48,6 +48,7 @@ type CLI struct {
 	Run       RunCmd       `cmd:"" help:"Create and run a new container from an image."`
 	Ps        PsCmd        `cmd:"" help:"List containers."`
 	Rm        RmCmd        `cmd:"" help:"Remove one or more containers."`
+	Exec      ExecCmd      `cmd:"" help:"Execute a command in a running container."`
 	Logs      LogsCmd      `cmd:"" help:"Fetch the logs of a container."`
 	Stop      StopCmd      `cmd:"" help:"Stop one or more running containers."`
 	Kill      KillCmd      `cmd:"" help:"Kill one or more running containers."`

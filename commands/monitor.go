@@ -27,8 +27,9 @@ import (
 // container has one monitor, which lives exactly as long as it does.
 
 const (
-	specFile = "tug-spec.json"
-	logFile  = "ctr.log"
+	execSocket = "exec.sock"
+	specFile   = "tug-spec.json"
+	logFile    = "ctr.log"
 	// monitorFD is the monitor's end of the pipe on which it reports that
 	// the container started (or why it did not).
 	monitorFD = 3
@@ -135,6 +136,15 @@ func (c *MonitorCmd) Run(ctx context.Context, env *Env) error {
 	}
 	defer lf.Close()
 	logw := &logWriter{f: lf}
+	runDir, err := store.ContainerRunDir(c.ID)
+	if err != nil {
+		return fail(err)
+	}
+	// tug stays PID 1 of a detached container and serves `tug exec`.
+	spec.Exec = true
+	if spec.ExecListener, err = rt.ListenExec(filepath.Join(runDir, execSocket)); err != nil {
+		return fail(err)
+	}
 	spec.OnStart = func(pid int) {
 		state.Status, state.Pid, state.TugPid, state.StartedAt = image.StateRunning, pid, os.Getpid(), time.Now().UTC()
 		_ = store.SaveState(state)
@@ -408,4 +418,69 @@ func parseSignal(s string) (syscall.Signal, error) {
 		return syscall.Signal(n), nil
 	}
 	return 0, fmt.Errorf("invalid signal: %s", s)
+}
+
+// ExecCmd is `tug exec`.
+type ExecCmd struct {
+	Interactive bool     `short:"i" help:"Keep STDIN open."`
+	TTY         bool     `short:"t" help:"Allocate a pseudo-TTY (not supported yet)."`
+	Env         []string `short:"e" sep:"none" help:"Set environment variables."`
+	Workdir     string   `short:"w" help:"Working directory inside the container."`
+	User        string   `short:"u" help:"Username or UID (format: <name|uid>[:<group|gid>])."`
+	Container   string   `arg:"" name:"CONTAINER" passthrough:"partial"`
+	Command     []string `arg:"" name:"COMMAND" passthrough:"all"`
+}
+
+// Run runs the command in the container, through its init, and exits
+// with the command's status (126/127 when it cannot be run).
+func (c *ExecCmd) Run(ctx context.Context, env *Env) error {
+	if c.TTY {
+		return &ExitError{Code: 125, Err: errors.New("exec -t is not supported yet: run without -t")}
+	}
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := store.LookupContainer(c.Container)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	if !st.Running() {
+		return &ExitError{Code: 1, Err: fmt.Errorf("container %s is not running", c.Container)}
+	}
+	runDir, err := store.ContainerRunDir(st.ID)
+	if err != nil {
+		return err
+	}
+	var vars []string
+	for _, kv := range c.Env {
+		if !strings.Contains(kv, "=") {
+			v, ok := os.LookupEnv(kv)
+			if !ok {
+				continue
+			}
+			kv += "=" + v
+		}
+		vars = append(vars, kv)
+	}
+	stdin, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer stdin.Close()
+	if c.Interactive {
+		stdin = os.Stdin
+	}
+	code, err := rt.Exec(filepath.Join(runDir, execSocket), rt.ExecRequest{Args: c.Command, Env: vars, Cwd: c.Workdir, User: c.User}, stdin, os.Stdout, os.Stderr)
+	var xe *rt.ExecError
+	if errors.As(err, &xe) {
+		return &ExitError{Code: xe.Code, Err: err}
+	}
+	if err != nil {
+		return &ExitError{Code: 126, Err: err}
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
 }

@@ -52,6 +52,9 @@ type initReport struct {
 // to this process are forwarded to the container's PID 1. The caller must
 // already be uid 0 in its user namespace (or root).
 func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
+	if spec.Exec {
+		spec.Init = true
+	}
 	// With --init, tug stays in the container as PID 1: start it from a
 	// sealed copy, so that nothing in the container can reach (let alone
 	// overwrite) the binary on the host through /proc/1/exe (runc
@@ -113,6 +116,13 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 		// The container dies with tug; Pdeathsig follows the forking
 		// thread, so it stays locked until the container is reaped.
 		Pdeathsig: syscall.SIGKILL,
+	}
+	if spec.Exec {
+		// fd 6 in the init; fd 5 is the console socket or closed.
+		for len(cmd.ExtraFiles) < 3 {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, nil)
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, spec.ExecListener)
 	}
 	stdruntime.LockOSThread()
 	defer stdruntime.UnlockOSThread()

@@ -96,7 +96,13 @@ func containerInit() {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		fail(125, &os.SyscallError{Syscall: "prctl(PR_SET_KEEPCAPS)", Err: err})
 	}
-	if err := setCredentials(&spec); err != nil {
+	// With tug as PID 1, the init stays root (with the container's
+	// capabilities and filter) and starts every process, the command and
+	// those of exec, with its user through ForkExec's credentials.
+	initUID := spec.UID
+	if spec.Init {
+		initUID = 0
+	} else if err := setCredentials(&spec); err != nil {
 		fail(125, err)
 	}
 	if err := unix.Chdir(cwd); err != nil {
@@ -110,7 +116,7 @@ func containerInit() {
 			fail(125, err)
 		}
 	}
-	if err := ApplyCapabilities(spec.Capabilities, spec.UID); err != nil {
+	if err := ApplyCapabilities(spec.Capabilities, initUID); err != nil {
 		fail(125, err)
 	}
 	if spec.NoNewPrivileges {
@@ -136,19 +142,22 @@ func containerInit() {
 }
 
 // runAsInit keeps tug as PID 1: it starts the command, forwards signals
-// to it, reaps every child, and exits with the command's status.
+// to it, reaps every child, serves exec requests, and exits with the
+// command's status.
 func runAsInit(spec *Spec, path string, fail func(int, error)) {
 	// Nothing in the container may ptrace or open this process.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs)
-	// ForkExec runs on this locked thread, so the child inherits its
-	// credentials, capabilities and seccomp filter.
-	attr := &syscall.ProcAttr{Env: spec.Env, Files: []uintptr{0, 1, 2}}
+	attr := &syscall.ProcAttr{Env: spec.Env, Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{}}
+	attr.Sys.Credential = credential(spec.UID, spec.GID, spec.AdditionalGIDs)
 	if spec.Tty {
 		// The command's process group owns the terminal, for job control.
-		attr.Sys = &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: 0}
+		attr.Sys.Setpgid, attr.Sys.Foreground, attr.Sys.Ctty = true, true, 0
 	}
+	// ForkExec runs on this locked thread, so the child inherits its
+	// capabilities and seccomp filter (a non-root user loses the
+	// capabilities on exec, as in Docker).
 	pid, err := syscall.ForkExec(path, spec.Args, attr)
 	if err != nil {
 		code := 126
@@ -159,8 +168,21 @@ func runAsInit(spec *Spec, path string, fail func(int, error)) {
 	}
 	// The command started: close the error pipe so the parent stops waiting.
 	unix.Close(initErrorFD)
+
+	requests := make(chan *execRequest)
+	if spec.Exec {
+		go serveExec(requests)
+	}
+	execs := map[int]*execRequest{}
 	for {
 		select {
+		case r := <-requests:
+			if p, err := startExec(spec, r); err != nil {
+				r.reply(err)
+			} else {
+				execs[p] = r
+			}
+			continue
 		case s := <-sigs:
 			switch s {
 			case syscall.SIGCHLD:
@@ -177,14 +199,32 @@ func runAsInit(spec *Spec, path string, fail func(int, error)) {
 			if err != nil || wpid <= 0 {
 				break
 			}
+			code := ws.ExitStatus()
+			if ws.Signaled() {
+				code = 128 + int(ws.Signal())
+			}
+			if r, ok := execs[wpid]; ok {
+				r.exited(code)
+				delete(execs, wpid)
+			}
 			if wpid == pid {
-				if ws.Signaled() {
-					os.Exit(128 + int(ws.Signal()))
-				}
-				os.Exit(ws.ExitStatus())
+				os.Exit(code)
 			}
 		}
 	}
+}
+
+// credential is ForkExec's switch to uid:gid, or nil to stay root. Where
+// only one id is mapped, groups cannot be set.
+func credential(uid, gid uint32, groups []uint32) *syscall.Credential {
+	if uid == 0 && gid == 0 {
+		return nil
+	}
+	c := &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}
+	if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
+		c.NoSetGroups = true
+	}
+	return c
 }
 
 // lookPath finds file in the container's PATH as the shell would.

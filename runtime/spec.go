@@ -1,6 +1,10 @@
 package runtime
 
-import "golang.org/x/sys/unix"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // Spec is everything the container's init needs, resolved by the caller:
 // host paths, numeric ids, the final argv. runtime knows nothing of images.
@@ -42,6 +46,12 @@ type Spec struct {
 	Privileged bool
 	// Tty gives the command a pseudo-terminal made inside the container.
 	Tty bool
+	// Exec keeps tug as PID 1 (as Init) and serves `tug exec` on the
+	// socket given to Run in ExecListener.
+	Exec bool
+	// ExecListener is the listening socket for exec requests, made by the
+	// caller where `tug exec` can reach it.
+	ExecListener *os.File `json:"-"`
 	// OnStart, if set, is called with the init's pid once it runs.
 	OnStart func(pid int) `json:"-"`
 }
