@@ -537,6 +537,17 @@ func TestVFSDriver(t *testing.T) {
 	}
 }
 
+// The binary is one static executable: it runs on any distribution.
+func TestBinaryIsStatic(t *testing.T) {
+	out, err := exec.Command("file", tugBin).Output()
+	if err != nil {
+		t.Fatalf("file %s: %v (the 'file' package is installed by .ci/run)", tugBin, err)
+	}
+	if !strings.Contains(string(out), "statically linked") {
+		t.Fatalf("file says: %s", out)
+	}
+}
+
 func TestVersionAndHelpNeedNoStore(t *testing.T) {
 	u := fixture.NoSubIDUser(t)
 	v := mustTug(t, u, []string{"--root", "/nonexistent/x"}, "version")
