@@ -565,6 +565,14 @@ func TestExec(t *testing.T) {
 			if b, err := cmd.Output(); err != nil || string(b) != "through exec\n" {
 				t.Fatalf("exec -i: %q %v", b, err)
 			}
+			// -it through a real pseudo-terminal (script gives tug one).
+			line := strings.Join(append(append([]string{tugBin}, store...), "exec", "-it", "ex", "sh"), " ")
+			sc := u.Command(t.Context(), "script", "-qec", line, "/dev/null")
+			sc.Stdin = strings.NewReader("tty; echo term=$TERM; exit 4\n")
+			b, _ := sc.CombinedOutput()
+			if sc.ProcessState.ExitCode() != 4 || !strings.Contains(string(b), "/dev/pts/") || !strings.Contains(string(b), "term=xterm") {
+				t.Fatalf("exec -it: exit %d\n%s", sc.ProcessState.ExitCode(), b)
+			}
 			if res := tug(t, u, store, "exec", "ex", "sh", "-c", "exit 7"); res.Code != 7 {
 				t.Fatalf("exec exit status: %d", res.Code)
 			}

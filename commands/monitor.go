@@ -423,7 +423,7 @@ func parseSignal(s string) (syscall.Signal, error) {
 // ExecCmd is `tug exec`.
 type ExecCmd struct {
 	Interactive bool     `short:"i" help:"Keep STDIN open."`
-	TTY         bool     `short:"t" help:"Allocate a pseudo-TTY (not supported yet)."`
+	TTY         bool     `short:"t" help:"Allocate a pseudo-TTY."`
 	Env         []string `short:"e" sep:"none" help:"Set environment variables."`
 	Workdir     string   `short:"w" help:"Working directory inside the container."`
 	User        string   `short:"u" help:"Username or UID (format: <name|uid>[:<group|gid>])."`
@@ -434,9 +434,6 @@ type ExecCmd struct {
 // Run runs the command in the container, through its init, and exits
 // with the command's status (126/127 when it cannot be run).
 func (c *ExecCmd) Run(ctx context.Context, env *Env) error {
-	if c.TTY {
-		return &ExitError{Code: 125, Err: errors.New("exec -t is not supported yet: run without -t")}
-	}
 	store, err := env.Store(ctx)
 	if err != nil {
 		return err
@@ -471,7 +468,7 @@ func (c *ExecCmd) Run(ctx context.Context, env *Env) error {
 	if c.Interactive {
 		stdin = os.Stdin
 	}
-	code, err := rt.Exec(filepath.Join(runDir, execSocket), rt.ExecRequest{Args: c.Command, Env: vars, Cwd: c.Workdir, User: c.User}, stdin, os.Stdout, os.Stderr)
+	code, err := rt.Exec(filepath.Join(runDir, execSocket), rt.ExecRequest{Args: c.Command, Env: vars, Cwd: c.Workdir, User: c.User, Tty: c.TTY}, stdin, os.Stdout, os.Stderr)
 	var xe *rt.ExecError
 	if errors.As(err, &xe) {
 		return &ExitError{Code: xe.Code, Err: err}

@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +24,9 @@ type ExecRequest struct {
 	Env  []string
 	Cwd  string
 	User string // as for --user; empty: the container's user
+	// Tty runs the command on a new pseudo-terminal made in the
+	// container; its master is sent back before the exit status.
+	Tty bool
 }
 
 // execReply is the init's answer: the exit status, or why the command
@@ -139,6 +144,23 @@ func startExec(spec *Spec, r *execRequest) (int, error) {
 		Files: []uintptr{r.files[0].Fd(), r.files[1].Fd(), r.files[2].Fd()},
 		Sys:   &syscall.SysProcAttr{Credential: credential(uid, gid, groups), Setsid: true},
 	}
+	if r.Tty {
+		master, slave, err := newPty(uid)
+		if err != nil {
+			return 0, err
+		}
+		defer slave.Close()
+		_, _, err = r.conn.WriteMsgUnix([]byte{0}, unix.UnixRights(int(master.Fd())), nil)
+		master.Close()
+		if err != nil {
+			return 0, fmt.Errorf("sending the pseudo-terminal: %w", err)
+		}
+		if !hasEnv(env, "TERM") {
+			attr.Env = append(env, "TERM=xterm")
+		}
+		attr.Files = []uintptr{slave.Fd(), slave.Fd(), slave.Fd()}
+		attr.Sys.Setctty, attr.Sys.Ctty = true, 0
+	}
 	pid, err := syscall.ForkExec(path, r.Args, attr)
 	if err != nil {
 		code := 126
@@ -193,8 +215,37 @@ func Exec(socket string, req ExecRequest, stdin, stdout, stderr *os.File) (int, 
 	if _, _, err := c.WriteMsgUnix(data, rights, nil); err != nil {
 		return 0, fmt.Errorf("sending the exec request: %w", err)
 	}
+	var reply io.Reader = c
+	var cons *console
+	if req.Tty {
+		// First the terminal's master (or, if the command could not
+		// start, already the reply).
+		buf := make([]byte, 1<<12)
+		oob := make([]byte, unix.CmsgSpace(4))
+		n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			return 0, fmt.Errorf("receiving the pseudo-terminal: %w", err)
+		}
+		if oobn > 0 {
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil || len(msgs) != 1 {
+				return 0, errors.New("receiving the pseudo-terminal: no descriptor came")
+			}
+			fds, err := unix.ParseUnixRights(&msgs[0])
+			if err != nil || len(fds) != 1 {
+				return 0, errors.New("receiving the pseudo-terminal: no descriptor came")
+			}
+			cons = startConsole(os.NewFile(uintptr(fds[0]), "pty-master"), stdin, stdout)
+		} else {
+			reply = io.MultiReader(bytes.NewReader(buf[:n]), c)
+		}
+	}
 	var rep execReply
-	if err := json.NewDecoder(c).Decode(&rep); err != nil {
+	err = json.NewDecoder(reply).Decode(&rep)
+	if cons != nil {
+		cons.stop()
+	}
+	if err != nil {
 		return 0, fmt.Errorf("the container ended before the command did: %w", err)
 	}
 	if rep.Msg != "" {
@@ -217,4 +268,13 @@ func shortPath(p string) (string, func(), error) {
 		return "", nil, fmt.Errorf("opening %s: %w", filepath.Dir(p), err)
 	}
 	return fmt.Sprintf("/proc/self/fd/%d/%s", fd, filepath.Base(p)), func() { unix.Close(fd) }, nil
+}
+
+func hasEnv(env []string, k string) bool {
+	for _, kv := range env {
+		if len(kv) > len(k) && kv[:len(k)+1] == k+"=" {
+			return true
+		}
+	}
+	return false
 }
