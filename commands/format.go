@@ -171,3 +171,18 @@ func writeObjects(w io.Writer, format string, objs []any) error {
 	}
 	return f.Flush()
 }
+
+// listFormatter is the Formatter of a listing command, with Docker's
+// choices: -q prints quietTmpl, "json" one JSON object per row, an empty
+// format the default table.
+func listFormatter(w io.Writer, format string, quiet bool, quietTmpl, table string, headers map[string]string) (*Formatter, error) {
+	switch {
+	case quiet:
+		format = quietTmpl
+	case format == "json":
+		format = "{{json .}}"
+	case format == "":
+		format = table
+	}
+	return NewFormatter(w, format, headers)
+}

@@ -62,14 +62,8 @@ func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	format := c.Format
-	switch {
-	case c.Quiet:
-		format = "{{.ID}}"
-	case format == "":
-		format = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
-	}
-	f, err := NewFormatter(env.Stdout, format, historyHeaders)
+	f, err := listFormatter(env.Stdout, c.Format, c.Quiet, "{{.ID}}",
+		"table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", historyHeaders)
 	if err != nil {
 		return err
 	}

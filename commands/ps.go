@@ -49,16 +49,8 @@ func (c *PsCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	format := c.Format
-	switch {
-	case c.Quiet:
-		format = "{{.ID}}"
-	case format == "json":
-		format = "{{json .}}"
-	case format == "":
-		format = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-	}
-	f, err := NewFormatter(env.Stdout, format, psHeaders)
+	f, err := listFormatter(env.Stdout, c.Format, c.Quiet, "{{.ID}}",
+		"table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}", psHeaders)
 	if err != nil {
 		return err
 	}

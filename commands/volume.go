@@ -50,16 +50,7 @@ func (c *VolumeLsCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	format := c.Format
-	switch {
-	case c.Quiet:
-		format = "{{.Name}}"
-	case format == "json":
-		format = "{{json .}}"
-	case format == "":
-		format = "table {{.Driver}}\t{{.Name}}"
-	}
-	f, err := NewFormatter(env.Stdout, format, volumeHeaders)
+	f, err := listFormatter(env.Stdout, c.Format, c.Quiet, "{{.Name}}", "table {{.Driver}}\t{{.Name}}", volumeHeaders)
 	if err != nil {
 		return err
 	}
