@@ -586,3 +586,42 @@ func TestExec(t *testing.T) {
 		})
 	}
 }
+
+// create prepares a container without starting it; start runs it under a
+// monitor (start -a waits and passes its status on); restart stops and
+// starts it again.
+func TestCreateStartRestart(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	id := strings.TrimSpace(mustTug(t, u, store, "create", "--name", "c1", busybox, "sh", "-c", "echo ran; exit 3").Stdout)
+	if len(id) != 64 {
+		t.Fatalf("create printed %q", id)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "ps", "-a", "--format", "{{.Names}} {{.Status}}").Stdout); got != "c1 Created" {
+		t.Fatalf("after create, ps -a: %q", got)
+	}
+	res := tug(t, u, store, "start", "-a", "c1")
+	if res.Code != 3 || res.Stdout != "ran\n" {
+		t.Fatalf("start -a: exit %d, stdout %q", res.Code, res.Stdout)
+	}
+	mustTug(t, u, store, "start", "c1")
+	mustTug(t, u, store, "wait", "c1")
+	if logs := mustTug(t, u, store, "logs", "c1").Stdout; logs != "ran\nran\n" {
+		t.Fatalf("logs after two starts: %q", logs)
+	}
+	mustTug(t, u, store, "rm", "c1")
+
+	mustTug(t, u, store, "run", "-d", "--name", "r1", busybox, "sleep", "4104")
+	defer func() {
+		_ = u.Command(context.Background(), tugBin, append(append([]string{}, store...), "rm", "-f", "r1")...).Run()
+	}()
+	before := strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{.State.Pid}}", "r1").Stdout)
+	mustTug(t, u, store, "restart", "-t", "1", "r1")
+	after := strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{.State.Pid}}", "r1").Stdout)
+	if before == after || after == "0" {
+		t.Fatalf("restart kept pid %s -> %s", before, after)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "exec", "r1", "echo", "back").Stdout); got != "back" {
+		t.Fatalf("exec after restart: %q", got)
+	}
+}

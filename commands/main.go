@@ -46,6 +46,9 @@ type CLI struct {
 	Load      LoadCmd      `cmd:"" help:"Load images from a tar archive or standard input."`
 	Info      InfoCmd      `cmd:"" help:"Display system-wide information."`
 	Run       RunCmd       `cmd:"" help:"Create and run a new container from an image."`
+	Create    CreateCmd    `cmd:"" help:"Create a new container without starting it."`
+	Start     StartCmd     `cmd:"" help:"Start one or more stopped containers."`
+	Restart   RestartCmd   `cmd:"" help:"Restart one or more containers."`
 	Ps        PsCmd        `cmd:"" help:"List containers."`
 	Rm        RmCmd        `cmd:"" help:"Remove one or more containers."`
 	Exec      ExecCmd      `cmd:"" help:"Execute a command in a running container."`

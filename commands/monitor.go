@@ -38,7 +38,15 @@ const (
 // detach hands a prepared container to a new monitor and waits until the
 // container runs.
 func (c *RunCmd) detach(env *Env, store *image.Store, state *image.ContainerState, spec *rt.Spec) error {
-	dir, err := store.ContainerDir(state.ID)
+	if err := saveSpec(store, state.ID, spec); err != nil {
+		return err
+	}
+	return startMonitor(env, state.ID, c.Rm)
+}
+
+// saveSpec keeps a prepared container's spec for its monitor.
+func saveSpec(store *image.Store, id string, spec *rt.Spec) error {
+	dir, err := store.ContainerDir(id)
 	if err != nil {
 		return err
 	}
@@ -49,13 +57,19 @@ func (c *RunCmd) detach(env *Env, store *image.Store, state *image.ContainerStat
 	if err := os.WriteFile(filepath.Join(dir, specFile), raw, 0o600); err != nil {
 		return fmt.Errorf("writing the container's spec: %w", err)
 	}
+	return nil
+}
+
+// startMonitor starts a container's monitor in a session of its own and
+// waits until the container runs.
+func startMonitor(env *Env, id string, rm bool) error {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	args := append(globalArgs(env.Globals), "container-monitor", state.ID)
-	if c.Rm {
+	args := append(globalArgs(env.Globals), "container-monitor", id)
+	if rm {
 		args = append(args, "--rm")
 	}
 	cmd := exec.Command("/proc/self/exe", args...)
@@ -129,6 +143,10 @@ func (c *MonitorCmd) Run(ctx context.Context, env *Env) error {
 	var spec rt.Spec
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return fail(fmt.Errorf("reading the container's spec: %w", err))
+	}
+	// Mounted here, in the namespace this monitor keeps alive.
+	if spec.Rootfs, err = store.MountContainer(c.ID); err != nil {
+		return fail(err)
 	}
 	lf, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -213,6 +231,8 @@ type LogsCmd struct {
 	Tail       string `short:"n" default:"all" help:"Number of lines to show from the end of the logs."`
 	Timestamps bool   `short:"t" help:"Show timestamps."`
 	Container  string `arg:"" name:"CONTAINER"`
+
+	from int64 // start -a: only what comes after this offset
 }
 
 // Run prints the container's output, each line to the stream it came on.
@@ -237,6 +257,11 @@ func (c *LogsCmd) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer f.Close()
+	if c.from > 0 {
+		if _, err := f.Seek(c.from, io.SeekStart); err != nil {
+			return err
+		}
+	}
 	br := bufio.NewReader(f)
 	var lines []string
 	print := func(line string) {
@@ -478,6 +503,111 @@ func (c *ExecCmd) Run(ctx context.Context, env *Env) error {
 	}
 	if code != 0 {
 		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// CreateCmd is `tug create`: a container prepared as run would, not started.
+type CreateCmd struct {
+	RunCmd `embed:""`
+}
+
+// Run prepares the container and prints its id.
+func (c *CreateCmd) Run(ctx context.Context, env *Env) error {
+	c.create = true
+	return c.RunCmd.Run(ctx, env)
+}
+
+// StartCmd is `tug start`.
+type StartCmd struct {
+	Attach     bool     `short:"a" help:"Attach STDOUT/STDERR and wait for the container; exit with its status."`
+	Containers []string `arg:"" name:"CONTAINER"`
+}
+
+// Run starts each stopped container under a new monitor.
+func (c *StartCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.MountingStore(ctx)
+	if err != nil {
+		return err
+	}
+	if c.Attach && len(c.Containers) != 1 {
+		return &ExitError{Code: 125, Err: errors.New("start -a takes one container")}
+	}
+	failed := false
+	for _, ref := range c.Containers {
+		st, err := store.LookupContainer(ref)
+		if err == nil && !st.Running() {
+			var from int64
+			if dir, derr := store.ContainerDir(st.ID); derr == nil {
+				if fi, serr := os.Stat(filepath.Join(dir, logFile)); serr == nil {
+					from = fi.Size()
+				}
+			}
+			if err = startMonitor(env, st.ID, st.AutoRemove); err == nil && c.Attach {
+				logs := &LogsCmd{Follow: true, Tail: "all", Container: st.ID, from: from}
+				if err := logs.Run(ctx, env); err != nil {
+					return err
+				}
+				end, err := waitExit(ctx, store, st.ID, -1)
+				if err != nil {
+					return err
+				}
+				if end.ExitCode != 0 {
+					return &ExitError{Code: end.ExitCode}
+				}
+				return nil
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
+			failed = true
+			continue
+		}
+		if !c.Attach {
+			fmt.Fprintln(env.Stdout, ref)
+		}
+	}
+	if failed {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// RestartCmd is `tug restart`.
+type RestartCmd struct {
+	Time       int      `short:"t" default:"10" help:"Seconds to wait before killing the container."`
+	Containers []string `arg:"" name:"CONTAINER"`
+}
+
+// Run stops, then starts, each container.
+func (c *RestartCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.MountingStore(ctx)
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, ref := range c.Containers {
+		st, err := store.LookupContainer(ref)
+		if err == nil && st.Running() {
+			if err = syscall.Kill(st.Pid, syscall.SIGTERM); err == nil {
+				if _, werr := waitExit(ctx, store, ref, time.Duration(c.Time)*time.Second); werr != nil {
+					_ = syscall.Kill(st.Pid, syscall.SIGKILL)
+					_, err = waitExit(ctx, store, ref, 10*time.Second)
+				}
+			}
+		}
+		if err == nil {
+			err = startMonitor(env, st.ID, st.AutoRemove)
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
+			failed = true
+			continue
+		}
+		fmt.Fprintln(env.Stdout, ref)
+	}
+	if failed {
+		return &ExitError{Code: 1}
 	}
 	return nil
 }

@@ -47,6 +47,8 @@ type RunCmd struct {
 	TLSVerify   bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling."`
 	Image       string   `arg:"" name:"IMAGE" passthrough:"partial" help:"Image to run."`
 	Command     []string `arg:"" optional:"" name:"COMMAND" passthrough:"all" help:"Command and arguments."`
+
+	create bool // tug create: prepare, do not start
 }
 
 // Run creates the container, runs it in the foreground, and exits with its
@@ -67,7 +69,7 @@ func (c *RunCmd) Run(ctx context.Context, env *Env) error {
 }
 
 func (c *RunCmd) run(ctx context.Context, env *Env) error {
-	if c.Detach && (c.TTY || c.Interactive) {
+	if (c.Detach || c.create) && (c.TTY || c.Interactive) {
 		return errors.New("-d with -i or -t is not supported yet: tug cannot attach to a detached container")
 	}
 	store, err := env.MountingStore(ctx)
@@ -92,9 +94,9 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated}
+	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm}
 	record := func() {
-		if !c.Rm {
+		if !c.Rm || c.create || c.Detach {
 			if err := store.SaveState(state); err != nil {
 				fmt.Fprintf(env.Stderr, "WARNING: %v\n", err)
 			}
@@ -115,6 +117,9 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return 0, err
 		}
 		state.Hostname, state.Env = spec.Hostname, spec.Env
+		if c.create {
+			return 0, saveSpec(store, state.ID, spec)
+		}
 		if c.Detach {
 			return 0, c.detach(env, store, state, spec)
 		}
@@ -129,7 +134,7 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		// Signals go to the container; they must not cancel the run.
 		return rt.Run(context.WithoutCancel(ctx), spec, stdio)
 	}()
-	if c.Detach && runErr == nil {
+	if (c.Detach || c.create) && runErr == nil {
 		// The monitor owns the container now.
 		fmt.Fprintln(env.Stdout, ctr.ID)
 		return nil

@@ -40,6 +40,8 @@ type ContainerState struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	ExitCode   int
+	// AutoRemove: the container goes when it exits (--rm).
+	AutoRemove bool
 }
 
 // Running reports whether the container runs now: its record says so and
