@@ -378,21 +378,42 @@ func signalEach(ctx context.Context, env *Env, refs []string, sig syscall.Signal
 	if err != nil {
 		return err
 	}
+	return eachRef(env, refs, func(ref string) error {
+		st, err := store.LookupContainer(ref)
+		if err != nil {
+			return err
+		}
+		if !st.Running() {
+			if grace < 0 {
+				return fmt.Errorf("cannot kill container %s: container is not running", ref)
+			}
+			return nil
+		}
+		return signalContainer(ctx, store, st, sig, grace)
+	})
+}
+
+// signalContainer sends sig to a running container's PID 1; with grace >=
+// 0 it waits that long for the container to exit, then kills it.
+func signalContainer(ctx context.Context, store *image.Store, st *image.ContainerState, sig syscall.Signal, grace time.Duration) error {
+	if err := syscall.Kill(st.Pid, sig); err != nil || grace < 0 {
+		return err
+	}
+	if _, err := waitExit(ctx, store, st.ID, grace); err != nil {
+		_ = syscall.Kill(st.Pid, syscall.SIGKILL)
+		_, err = waitExit(ctx, store, st.ID, 10*time.Second)
+		return err
+	}
+	return nil
+}
+
+// eachRef runs do for every object named, as Docker's multi-object
+// commands do: the name on stdout when it worked, one Error: line when it
+// did not, and exit status 1 if any failed.
+func eachRef(env *Env, refs []string, do func(ref string) error) error {
 	failed := false
 	for _, ref := range refs {
-		st, err := store.LookupContainer(ref)
-		if err == nil && st.Running() {
-			err = syscall.Kill(st.Pid, sig)
-			if err == nil && grace >= 0 {
-				if _, werr := waitExit(ctx, store, ref, grace); werr != nil {
-					_ = syscall.Kill(st.Pid, syscall.SIGKILL)
-					_, err = waitExit(ctx, store, ref, 10*time.Second)
-				}
-			}
-		} else if err == nil && grace < 0 {
-			err = fmt.Errorf("cannot kill container %s: container is not running", ref)
-		}
-		if err != nil {
+		if err := do(ref); err != nil {
 			fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
 			failed = true
 			continue
@@ -585,29 +606,16 @@ func (c *RestartCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	failed := false
-	for _, ref := range c.Containers {
+	return eachRef(env, c.Containers, func(ref string) error {
 		st, err := store.LookupContainer(ref)
-		if err == nil && st.Running() {
-			if err = syscall.Kill(st.Pid, syscall.SIGTERM); err == nil {
-				if _, werr := waitExit(ctx, store, ref, time.Duration(c.Time)*time.Second); werr != nil {
-					_ = syscall.Kill(st.Pid, syscall.SIGKILL)
-					_, err = waitExit(ctx, store, ref, 10*time.Second)
-				}
+		if err != nil {
+			return err
+		}
+		if st.Running() {
+			if err := signalContainer(ctx, store, st, syscall.SIGTERM, time.Duration(c.Time)*time.Second); err != nil {
+				return err
 			}
 		}
-		if err == nil {
-			err = startMonitor(env, st.ID, st.AutoRemove)
-		}
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
-			failed = true
-			continue
-		}
-		fmt.Fprintln(env.Stdout, ref)
-	}
-	if failed {
-		return &ExitError{Code: 1}
-	}
-	return nil
+		return startMonitor(env, st.ID, st.AutoRemove)
+	})
 }

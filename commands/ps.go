@@ -143,19 +143,10 @@ func (c *RmCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	failed := false
-	for _, ref := range c.Containers {
-		if _, err := store.RemoveContainer(ref, c.Force); err != nil {
-			fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
-			failed = true
-			continue
-		}
-		fmt.Fprintln(env.Stdout, ref)
-	}
-	if failed {
-		return &ExitError{Code: 1}
-	}
-	return nil
+	return eachRef(env, c.Containers, func(ref string) error {
+		_, err := store.RemoveContainer(ref, c.Force)
+		return err
+	})
 }
 
 // ContainerCmd is `tug container`, Docker's management command.
