@@ -143,8 +143,8 @@ func TestRunIsolation(t *testing.T) {
 			t.Errorf("%s succeeded inside the container", tc.name)
 		}
 	}
-	if got := runOut(t, u, store, busybox, "sh", "-c", "ls /sys/class/net"); got != "lo" {
-		t.Errorf("network interfaces = %q, want only lo", got)
+	if got := runOut(t, u, store, "--network", "none", busybox, "sh", "-c", "ls /sys/class/net"); got != "lo" {
+		t.Errorf("network interfaces with --network none = %q, want only lo", got)
 	}
 	caps := runOut(t, u, store, busybox, "grep", "CapEff", "/proc/self/status")
 	if !strings.HasSuffix(caps, "00000000a80425fb") {

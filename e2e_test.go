@@ -32,6 +32,13 @@ var (
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
 		var err error
+		// Distributions ship /dev/net/tun 0666; this machine has it 0600,
+		// which would keep rootless containers off the default network.
+		if os.Geteuid() == 0 {
+			if fi, err := os.Stat("/dev/net/tun"); err == nil && fi.Mode().Perm() != 0o666 {
+				os.Chmod("/dev/net/tun", 0o666)
+			}
+		}
 		if tugBin, err = fixture.BuildTug(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -2,8 +2,9 @@
 # `cd` to the repository root:
 #
 #   bench_need TOOL...        exit with an install hint unless each is on PATH
-#   bench_setup               make $tmp, build tug and tug-fixture into it,
-#                             and clean everything up on exit
+#   bench_setup               make $tmp, build tug and tug-fixture into it
+#                             (or copy them from $TUG_BENCH_BIN), and clean
+#                             everything up on exit
 #   bench_registry NAME       start a registry with its files in $tmp/NAME;
 #                             its address is in $tmp/NAME.addr
 #   now                       the time, in seconds
@@ -28,8 +29,14 @@ bench_setup() {
   tmp=$(mktemp -d)
   chmod 755 "$tmp"
   trap bench_cleanup EXIT
-  go build -o "$tmp/tug" .
-  go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
+  if [ -n "${TUG_BENCH_BIN:-}" ]; then
+    # Binaries built beforehand (by another user, whose Go module cache
+    # this one cannot read): tug and tug-fixture in that directory.
+    cp "$TUG_BENCH_BIN/tug" "$TUG_BENCH_BIN/tug-fixture" "$tmp/"
+  else
+    go build -o "$tmp/tug" .
+    go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
+  fi
 }
 
 bench_cleanup() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: start-up and teardown of a container running /bin/true,
 # rootless, side by side in one run:
-#   tug run --rm IMAGE true
+#   tug run --rm --network none IMAGE true
 #   podman --runtime runc run --rm --network none IMAGE true
 #   bwrap (user, PID and mount namespaces) running /bin/true in an
 #   unpacked copy of the same image
@@ -54,7 +54,7 @@ time_one() {
 declare -A t=()
 for _ in $(seq "$rounds"); do
   # Interleaved, so drift in the machine's load hits all three alike.
-  t[tug]+="$(time_one "${tug[@]}" run --rm "$ref" true) "
+  t[tug]+="$(time_one "${tug[@]}" run --rm --network none "$ref" true) "
   t[podman]+="$(time_one "${podman[@]}" run --rm --network none "$ref" true) "
   t[bwrap]+="$(time_one bwrap --unshare-user --unshare-pid --bind "$tmp/rootfs" / --proc /proc --dev /dev /bin/true) "
 done

@@ -45,7 +45,8 @@ type Options struct {
 	Labels         map[string]string
 	// Secrets are what RUN --mount=type=secret may read, by id.
 	Secrets map[string]Secret
-	// Network is "none" (the default, as for run) or "host".
+	// Network is "private" (the default, as for run), "none", "host",
+	// "pasta" or "slirp4netns".
 	Network string
 	// Timestamp, if set, fixes every time in the image (SOURCE_DATE_EPOCH).
 	Timestamp *time.Time
@@ -740,7 +741,16 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	if err := rt.DefaultConfinement(spec); err != nil {
 		return false, err
 	}
-	files, err := rt.EtcFiles(runDir, spec.Hostname, spec.HostNetwork)
+	etc := rt.EtcOptions{Hostname: spec.Hostname, HostNetwork: spec.HostNetwork}
+	switch network {
+	case "", "default", rt.NetPrivate, rt.NetPasta, rt.NetSlirp:
+		if network == "" || network == "default" {
+			network = rt.NetPrivate
+		}
+		spec.Network = &rt.Network{Mode: network}
+		etc.Network = spec.Network
+	}
+	files, err := rt.EtcFiles(runDir, etc)
 	if err != nil {
 		return false, err
 	}

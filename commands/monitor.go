@@ -115,6 +115,9 @@ type MonitorCmd struct {
 
 // Run runs the container to its end.
 func (c *MonitorCmd) Run(ctx context.Context, env *Env) error {
+	// Nothing the monitor starts (a network helper) may hold the report
+	// pipe open: the caller waits for its end.
+	syscall.CloseOnExec(monitorFD)
 	report := os.NewFile(monitorFD, "monitor-report")
 	reported := false
 	fail := func(err error) error {

@@ -115,6 +115,7 @@ func (c *PsCmd) row(st *image.ContainerState) psRow {
 		Status:     statusText(st),
 		State:      st.Status,
 		Names:      st.Name,
+		Ports:      runningPorts(st),
 	}
 }
 
@@ -230,4 +231,13 @@ func inspectContainer(st *image.ContainerState) *containerInspect {
 	out.State.StartedAt, out.State.FinishedAt = st.StartedAt.Format(time.RFC3339Nano), st.FinishedAt.Format(time.RFC3339Nano)
 	out.Config.Hostname, out.Config.Env, out.Config.Cmd, out.Config.Image = st.Hostname, st.Env, st.Command, st.Image
 	return out
+}
+
+// runningPorts is the PORTS column: published ports while the container
+// runs, as Docker shows them.
+func runningPorts(st *image.ContainerState) string {
+	if st.Status != image.StateRunning {
+		return ""
+	}
+	return formatPorts(st.Ports)
 }

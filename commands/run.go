@@ -32,7 +32,12 @@ type RunCmd struct {
 	Workdir     string   `short:"w" help:"Working directory inside the container."`
 	User        string   `short:"u" help:"Username or UID (format: <name|uid>[:<group|gid>])."`
 	Hostname    string   `short:"h" help:"Container host name."`
-	Network     string   `name:"network" default:"none" enum:"none,host" help:"Connect the container to a network: none (loopback only) or host."`
+	Network     string   `name:"network" aliases:"net" default:"private" help:"Connect the container to a network: private (user-mode networking inside tug, the default), host, none (loopback only), pasta or slirp4netns."`
+	Publish     []string `short:"p" sep:"none" help:"Publish a container's port to the host: [IP:][HOST-PORT:]CONTAINER-PORT[/tcp|udp]."`
+	PublishAll  bool     `short:"P" name:"publish-all" help:"Publish all exposed ports to random ports."`
+	DNS         []string `name:"dns" sep:"none" help:"Set custom DNS servers."`
+	DNSSearch   []string `name:"dns-search" sep:"none" help:"Set custom DNS search domains."`
+	AddHost     []string `name:"add-host" sep:"none" help:"Add a custom host-to-IP mapping (host:ip); the ip host-gateway is the host."`
 	CapAdd      []string `name:"cap-add" help:"Add Linux capabilities."`
 	CapDrop     []string `name:"cap-drop" help:"Drop Linux capabilities."`
 	Privileged  bool     `help:"Give extended privileges: every capability, no seccomp filter, nothing masked."`
@@ -117,6 +122,10 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return 0, err
 		}
 		state.Hostname, state.Env = spec.Hostname, spec.Env
+		state.Network, state.Ports = c.networkMode(), portBindings(spec.Network)
+		if c.create || c.Detach {
+			record()
+		}
 		if c.create {
 			return 0, saveSpec(store, state.ID, spec)
 		}
@@ -235,7 +244,6 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 		ReadOnlyRootfs: c.ReadOnly,
 		MaskedPaths:    rt.DefaultMaskedPaths,
 		ReadonlyPaths:  rt.DefaultReadonlyPaths,
-		HostNetwork:    c.Network == "host",
 		Init:           c.Init,
 		Privileged:     c.Privileged,
 		Tty:            c.TTY,
@@ -253,7 +261,11 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 		}
 		spec.Rlimits = append(spec.Rlimits, rl)
 	}
-	files, err := rt.EtcFiles(runDir, hostname, spec.HostNetwork)
+	etc, err := c.network(spec, img)
+	if err != nil {
+		return nil, err
+	}
+	files, err := rt.EtcFiles(runDir, etc)
 	if err != nil {
 		return nil, err
 	}

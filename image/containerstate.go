@@ -42,6 +42,17 @@ type ContainerState struct {
 	ExitCode   int
 	// AutoRemove: the container goes when it exits (--rm).
 	AutoRemove bool
+	// Network is the container's network mode; Ports its published ports.
+	Network string        `json:",omitempty"`
+	Ports   []PortBinding `json:",omitempty"`
+}
+
+// PortBinding is one published port.
+type PortBinding struct {
+	HostIP        string `json:",omitempty"`
+	HostPort      uint16
+	ContainerPort uint16
+	Protocol      string
 }
 
 // Running reports whether the container runs now: its record says so and
@@ -151,8 +162,9 @@ func (s *Store) RemoveContainer(ref string, force bool) (*ContainerState, error)
 		if p, err := os.FindProcess(st.TugPid); err == nil {
 			_ = p.Signal(os.Kill)
 		}
+		// The container (and what serves its network) dies after its tug.
 		deadline := time.Now().Add(5 * time.Second)
-		for processAlive(st.TugPid) && time.Now().Before(deadline) {
+		for (processAlive(st.TugPid) || (st.Pid > 0 && processAlive(st.Pid))) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}

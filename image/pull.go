@@ -531,17 +531,28 @@ func (s *Store) removeStaleTemp() {
 // processAlive reports whether pid runs; a zombie (dead, not yet reaped
 // by whoever adopted it) does not.
 func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	// A killed Go process's leader turns zombie before its other threads
+	// have exited and closed its files (listening sockets among them):
+	// it is alive while any of its threads is.
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		return false
 	}
-	// The state follows the command name, which is in parentheses.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The state follows the command name, which is in parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) {
+			continue
+		}
+		if state := b[i+2]; state != 'Z' && state != 'X' {
+			return true
+		}
 	}
-	state := b[i+2]
-	return state != 'Z' && state != 'X'
+	return false
 }
 
 func shortHex(h string) string {

@@ -131,6 +131,25 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	}
 	specR.Close()
 	errW.Close()
+	// The init waits for its spec: put it in its cgroup and wire its
+	// network before it reads one, so the command starts limited and
+	// connected.
+	cg, err := startCgroup(spec.Resources, cmd.Process.Pid)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0, err
+	}
+	defer cg.remove()
+	var nw *network
+	if !spec.HostNetwork {
+		if nw, err = startNetwork(spec.Network, cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return 0, err
+		}
+		defer nw.stop()
+	}
 	if spec.OnStart != nil {
 		spec.OnStart(cmd.Process.Pid)
 	}

@@ -39,6 +39,13 @@ type Spec struct {
 
 	// HostNetwork keeps the caller's network namespace.
 	HostNetwork bool
+	// Network wires the container's own network namespace to the outside
+	// (set up by the caller before the command starts); nil leaves it with
+	// loopback only. Ignored with HostNetwork.
+	Network *Network `json:",omitempty"`
+	// Resources are the container's cgroup limits; nil means no cgroup
+	// of its own.
+	Resources *Resources `json:",omitempty"`
 	// Init makes tug the container's PID 1: it starts Args as its child,
 	// reaps zombies and forwards signals.
 	Init bool
