@@ -54,6 +54,7 @@ type CLI struct {
 	Exec      ExecCmd      `cmd:"" help:"Execute a command in a running container."`
 	Logs      LogsCmd      `cmd:"" help:"Fetch the logs of a container."`
 	Port      PortCmd      `cmd:"" help:"List port mappings or a specific mapping for the container."`
+	Rename    RenameCmd    `cmd:"" help:"Rename a container."`
 	Stop      StopCmd      `cmd:"" help:"Stop one or more running containers."`
 	Kill      KillCmd      `cmd:"" help:"Kill one or more running containers."`
 	Wait      WaitCmd      `cmd:"" help:"Block until one or more containers stop, then print their exit codes."`

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -169,20 +170,103 @@ func (c *MonitorCmd) Run(ctx context.Context, env *Env) error {
 	spec.OnStart = func(pid int) {
 		state.Status, state.Pid, state.TugPid, state.StartedAt = image.StateRunning, pid, os.Getpid(), time.Now().UTC()
 		_ = store.SaveState(state)
-		fmt.Fprintln(report, "started")
-		report.Close()
-		reported = true
+		if !reported {
+			fmt.Fprintln(report, "started")
+			report.Close()
+			reported = true
+		}
 	}
-	code, runErr := rt.Run(context.Background(), &spec, rt.Stdio{Stdout: logw.stream("stdout"), Stderr: logw.stream("stderr")})
-	logw.flush()
-	if runErr != nil {
-		return fail(runErr)
+	stopFile := filepath.Join(dir, stopRequested)
+	_ = os.Remove(stopFile)
+	policy, err := parseRestart(state.Restart)
+	if err != nil {
+		return fail(err)
+	}
+	var code int
+	delay := restartDelay
+	for {
+		started := time.Now()
+		var runErr error
+		code, runErr = rt.Run(context.Background(), &spec, rt.Stdio{Stdout: logw.stream("stdout"), Stderr: logw.stream("stderr")})
+		logw.flush()
+		if runErr != nil {
+			return fail(runErr)
+		}
+		if _, err := os.Stat(stopFile); err == nil || !policy.again(code, state.RestartCount) {
+			break
+		}
+		// Docker's back-off: doubling from 100 ms, reset once a run lasted
+		// 10 s; stop and kill end it.
+		if time.Since(started) > 10*time.Second {
+			delay = restartDelay
+		}
+		state.Status, state.ExitCode, state.FinishedAt, state.Pid = image.StateRestarting, code, time.Now().UTC(), 0
+		state.RestartCount++
+		_ = store.SaveState(state)
+		for end := time.Now().Add(delay); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if _, err := os.Stat(stopFile); err == nil {
+				break
+			}
+		}
+		if _, err := os.Stat(stopFile); err == nil {
+			break
+		}
+		delay = min(2*delay, time.Minute)
 	}
 	if c.Rm {
 		return store.DeleteContainer(c.ID)
 	}
 	state.Status, state.ExitCode, state.FinishedAt, state.Pid = image.StateExited, code, time.Now().UTC(), 0
 	return store.SaveState(state)
+}
+
+// stopRequested, in the container's directory, tells its monitor that
+// stop or kill ended the container, so its restart policy does not apply.
+const stopRequested = "tug-stop-requested"
+
+const restartDelay = 100 * time.Millisecond
+
+// restartPolicy is --restart: no, on-failure[:N], always or unless-stopped.
+type restartPolicy struct {
+	name string
+	max  int // on-failure's N; 0 is no limit
+}
+
+func parseRestart(s string) (restartPolicy, error) {
+	name, n, hasN := strings.Cut(s, ":")
+	p := restartPolicy{name: name}
+	switch name {
+	case "", "no":
+		p.name = "no"
+	case "always", "unless-stopped":
+	case "on-failure":
+		if hasN {
+			v, err := strconv.Atoi(n)
+			if err != nil || v < 0 {
+				return p, fmt.Errorf("invalid --restart %q: the maximum retry count must be a number >= 0", s)
+			}
+			p.max = v
+		}
+		return p, nil
+	default:
+		return p, fmt.Errorf("invalid --restart %q: use no, on-failure[:max-retries], always or unless-stopped", s)
+	}
+	if hasN {
+		return p, fmt.Errorf("invalid --restart %q: only on-failure takes a maximum retry count", s)
+	}
+	return p, nil
+}
+
+// again says whether a container that exited with code, having been
+// restarted count times already, starts again.
+func (p restartPolicy) again(code, count int) bool {
+	switch p.name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		return code != 0 && (p.max == 0 || count < p.max)
+	}
+	return false
 }
 
 // logWriter writes a container's output as lines of
@@ -233,6 +317,8 @@ type LogsCmd struct {
 	Follow     bool   `short:"f" help:"Follow log output."`
 	Tail       string `short:"n" default:"all" help:"Number of lines to show from the end of the logs."`
 	Timestamps bool   `short:"t" help:"Show timestamps."`
+	Since      string `help:"Show logs since a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)."`
+	Until      string `help:"Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)."`
 	Container  string `arg:"" name:"CONTAINER"`
 
 	from int64 // start -a: only what comes after this offset
@@ -240,6 +326,15 @@ type LogsCmd struct {
 
 // Run prints the container's output, each line to the stream it came on.
 func (c *LogsCmd) Run(ctx context.Context, env *Env) error {
+	now := time.Now()
+	since, err := logTime("--since", c.Since, now)
+	if err != nil {
+		return err
+	}
+	until, err := logTime("--until", c.Until, now)
+	if err != nil {
+		return err
+	}
 	store, err := env.Store(ctx)
 	if err != nil {
 		return err
@@ -270,6 +365,12 @@ func (c *LogsCmd) Run(ctx context.Context, env *Env) error {
 	print := func(line string) {
 		ts, rest, _ := strings.Cut(line, " ")
 		stream, text, _ := strings.Cut(rest, " ")
+		if !since.IsZero() || !until.IsZero() {
+			t, err := time.Parse(time.RFC3339Nano, ts)
+			if err == nil && ((!since.IsZero() && t.Before(since)) || (!until.IsZero() && !t.Before(until))) {
+				return
+			}
+		}
 		w := env.Stdout
 		if stream == "stderr" {
 			w = env.Stderr
@@ -325,6 +426,36 @@ func (c *LogsCmd) Run(ctx context.Context, env *Env) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// logTime reads a --since/--until value as Docker does: an RFC 3339 time
+// (or a date, or one without a zone, read as UTC), Unix seconds with an
+// optional fraction, or a duration before now (10m, 1h30m). "" is no limit.
+func logTime(flag, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	if secs, frac, ok := strings.Cut(s, "."); secs != "" {
+		sec, err1 := strconv.ParseInt(secs, 10, 64)
+		var nsec int64
+		var err2 error
+		if ok {
+			frac = (frac + "000000000")[:9]
+			nsec, err2 = strconv.ParseInt(frac, 10, 64)
+		}
+		if err1 == nil && err2 == nil {
+			return time.Unix(sec, nsec), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid value for %s %q: use a time (2013-01-02T13:23:37Z), Unix seconds, or a duration before now (42m)", flag, s)
 }
 
 // StopCmd is `tug stop`.
@@ -386,6 +517,10 @@ func signalEach(ctx context.Context, env *Env, refs []string, sig syscall.Signal
 		if err != nil {
 			return err
 		}
+		// Stopped by hand: the restart policy does not apply.
+		if dir, err := store.ContainerDir(st.ID); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, stopRequested), nil, 0o600)
+		}
 		if !st.Running() {
 			if grace < 0 {
 				return fmt.Errorf("cannot kill container %s: container is not running", ref)
@@ -399,10 +534,16 @@ func signalEach(ctx context.Context, env *Env, refs []string, sig syscall.Signal
 // signalContainer sends sig to a running container's PID 1; with grace >=
 // 0 it waits that long for the container to exit, then kills it.
 func signalContainer(ctx context.Context, store *image.Store, st *image.ContainerState, sig syscall.Signal, grace time.Duration) error {
-	if err := syscall.Kill(st.Pid, sig); err != nil || grace < 0 {
-		return err
+	// Between two runs of a restart policy there is no process (and pid 0
+	// would signal our own process group): the stop request ends it.
+	if st.Pid > 0 {
+		if err := syscall.Kill(st.Pid, sig); err != nil || grace < 0 {
+			return err
+		}
+	} else if grace < 0 {
+		return nil
 	}
-	if _, err := waitExit(ctx, store, st.ID, grace); err != nil {
+	if _, err := waitExit(ctx, store, st.ID, grace); err != nil && st.Pid > 0 {
 		_ = syscall.Kill(st.Pid, syscall.SIGKILL)
 		_, err = waitExit(ctx, store, st.ID, 10*time.Second)
 		return err

@@ -126,6 +126,8 @@ func statusText(st *image.ContainerState) string {
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
 	case image.StateExited:
 		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
+	case image.StateRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	}
 	return "Created"
 }
@@ -207,13 +209,26 @@ type containerInspect struct {
 	State   struct {
 		Status     string
 		Running    bool
+		Restarting bool
 		Pid        int
 		ExitCode   int
 		StartedAt  string
 		FinishedAt string
 	}
-	Image  string
-	Name   string
+	Image        string
+	Name         string
+	RestartCount int
+	HostConfig   struct {
+		NetworkMode   string
+		RestartPolicy struct {
+			Name              string
+			MaximumRetryCount int
+		}
+		PortBindings map[string][]portBinding
+	}
+	NetworkSettings struct {
+		Ports map[string][]portBinding
+	}
 	Config struct {
 		Hostname string
 		Env      []string
@@ -230,7 +245,28 @@ func inspectContainer(st *image.ContainerState) *containerInspect {
 	out.State.Status, out.State.Running, out.State.Pid, out.State.ExitCode = st.Status, st.Running(), st.Pid, st.ExitCode
 	out.State.StartedAt, out.State.FinishedAt = st.StartedAt.Format(time.RFC3339Nano), st.FinishedAt.Format(time.RFC3339Nano)
 	out.Config.Hostname, out.Config.Env, out.Config.Cmd, out.Config.Image = st.Hostname, st.Env, st.Command, st.Image
+	out.State.Restarting = st.Status == image.StateRestarting
+	out.RestartCount = st.RestartCount
+	if p, err := parseRestart(st.Restart); err == nil {
+		out.HostConfig.RestartPolicy.Name, out.HostConfig.RestartPolicy.MaximumRetryCount = p.name, p.max
+	}
+	out.HostConfig.NetworkMode = st.Network
+	out.HostConfig.PortBindings = map[string][]portBinding{}
+	for _, p := range st.Ports {
+		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)
+		out.HostConfig.PortBindings[k] = append(out.HostConfig.PortBindings[k], portBinding{HostIP: p.HostIP, HostPort: fmt.Sprint(p.HostPort)})
+	}
+	if st.Running() {
+		out.NetworkSettings.Ports = out.HostConfig.PortBindings
+	}
 	return out
+}
+
+// portBinding is one host side of a published port, as Docker's inspect
+// shows it.
+type portBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string
 }
 
 // runningPorts is the PORTS column: published ports while the container

@@ -25,6 +25,7 @@ type RunCmd struct {
 	Interactive bool     `short:"i" help:"Keep STDIN open."`
 	TTY         bool     `short:"t" help:"Allocate a pseudo-TTY."`
 	Rm          bool     `help:"Remove the container when it exits."`
+	Restart     string   `default:"no" help:"Restart policy of a detached container: no, on-failure[:max-retries], always, unless-stopped."`
 	Name        string   `help:"Assign a name to the container."`
 	Env         []string `short:"e" sep:"none" help:"Set environment variables (KEY=VALUE, or KEY to take it from here)."`
 	EnvFile     []string `name:"env-file" sep:"none" help:"Read environment variables from a file." placeholder:"FILE"`
@@ -74,6 +75,17 @@ func (c *RunCmd) Run(ctx context.Context, env *Env) error {
 }
 
 func (c *RunCmd) run(ctx context.Context, env *Env) error {
+	if _, err := parseRestart(c.Restart); err != nil {
+		return err
+	}
+	if c.Rm && c.Restart != "no" {
+		return errors.New("conflicting options: --restart and --rm: a container removed when it exits cannot be restarted")
+	}
+	if c.Name != "" {
+		if err := image.ValidateName(c.Name); err != nil {
+			return err
+		}
+	}
 	if (c.Detach || c.create) && (c.TTY || c.Interactive) {
 		return errors.New("-d with -i or -t is not supported yet: tug cannot attach to a detached container")
 	}
@@ -99,7 +111,7 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm}
+	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm, Restart: c.Restart}
 	record := func() {
 		if !c.Rm || c.create || c.Detach {
 			if err := store.SaveState(state); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,9 @@ const (
 	StateCreated = "created"
 	StateRunning = "running"
 	StateExited  = "exited"
+	// StateRestarting: the container exited and its monitor will start it
+	// again (--restart).
+	StateRestarting = "restarting"
 )
 
 // stateKey is the container big-data item holding tug's record.
@@ -42,6 +46,10 @@ type ContainerState struct {
 	ExitCode   int
 	// AutoRemove: the container goes when it exits (--rm).
 	AutoRemove bool
+	// Restart is the --restart policy; RestartCount how often the monitor
+	// has restarted the container.
+	Restart      string `json:",omitempty"`
+	RestartCount int    `json:",omitempty"`
 	// Network is the container's network mode; Ports its published ports.
 	Network string        `json:",omitempty"`
 	Ports   []PortBinding `json:",omitempty"`
@@ -59,12 +67,12 @@ type PortBinding struct {
 // the tug process that runs it is alive. A record left "running" by a tug
 // that was killed reads as exited.
 func (c *ContainerState) Running() bool {
-	return c.Status == StateRunning && c.TugPid > 0 && processAlive(c.TugPid)
+	return (c.Status == StateRunning || c.Status == StateRestarting) && c.TugPid > 0 && processAlive(c.TugPid)
 }
 
 // Settle turns a stale "running" record into an exited one.
 func (c *ContainerState) Settle() {
-	if c.Status == StateRunning && !c.Running() {
+	if (c.Status == StateRunning || c.Status == StateRestarting) && !c.Running() {
 		c.Status = StateExited
 		c.ExitCode = 137
 		if c.FinishedAt.IsZero() {
@@ -105,6 +113,11 @@ func (s *Store) stateOf(c *storage.Container) *ContainerState {
 	st := &ContainerState{}
 	if raw, err := s.s.ContainerBigData(c.ID, stateKey); err == nil && json.Unmarshal(raw, st) == nil {
 		st.Settle()
+		// The store's name is the truth: a rename does not wait for the
+		// container's monitor to rewrite its record.
+		if len(c.Names) > 0 {
+			st.Name = c.Names[0]
+		}
 		return st
 	}
 	st = &ContainerState{ID: c.ID, ImageID: c.ImageID, Created: c.Created, Status: StateCreated}
@@ -172,6 +185,43 @@ func (s *Store) RemoveContainer(ref string, force bool) (*ContainerState, error)
 		return nil, err
 	}
 	return st, nil
+}
+
+// validName is Docker's rule for container names.
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// ValidateName checks a container name as Docker does.
+func ValidateName(name string) error {
+	if !validName.MatchString(strings.TrimPrefix(name, "/")) {
+		return fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least two characters", name)
+	}
+	return nil
+}
+
+// RenameContainer gives a container a new name.
+func (s *Store) RenameContainer(ref, name string) error {
+	name = strings.TrimPrefix(name, "/")
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	st, err := s.LookupContainer(ref)
+	if err != nil {
+		return err
+	}
+	if st.Name == name {
+		return fmt.Errorf("renaming container %s: it is already named %s", ref, name)
+	}
+	if other, err := s.LookupContainer(name); err == nil && other.ID != st.ID && other.Name == name {
+		return fmt.Errorf("the container name %q is already in use by container %s: remove that container or choose another name", name, shortHex(other.ID))
+	}
+	if err := s.s.SetNames(st.ID, []string{name}); err != nil {
+		if errors.Is(err, storage.ErrDuplicateName) {
+			return fmt.Errorf("the container name %q is already in use: remove that container or choose another name", name)
+		}
+		return fmt.Errorf("renaming container %s: %w", ref, err)
+	}
+	st.Name = name
+	return s.SaveState(st)
 }
 
 // UniqueName returns a Docker-style adjective_surname name no container

@@ -1,0 +1,169 @@
+//go:build e2e
+
+package main_test
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tugcli/tug/fixture"
+)
+
+// waitStatus polls ps until the container's status starts with want.
+func waitStatus(t *testing.T, u fixture.User, store []string, name, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{.State.Status}} {{.RestartCount}}", name).Stdout)
+		if strings.HasPrefix(got, want) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// --restart: on-failure:N stops after N restarts, always restarts a
+// container that exits 0, and stop ends it for good; bad policies are
+// refused with 125.
+func TestRestartPolicies(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	mustTug(t, u, store, "run", "-d", "--name", "fails", "--network", "none", "--restart", "on-failure:2", busybox, "sh", "-c", "echo attempt; exit 3")
+	if got := waitStatus(t, u, store, "fails", "exited"); got != "exited 2" {
+		t.Fatalf("on-failure:2 ended as %q, want exited after 2 restarts", got)
+	}
+	if n := strings.Count(mustTug(t, u, store, "logs", "fails").Stdout, "attempt"); n != 3 {
+		t.Fatalf("the command ran %d times, want 3", n)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.State.ExitCode}}", "fails").Stdout); got != "on-failure:2 3" {
+		t.Fatalf("inspect = %q", got)
+	}
+	mustTug(t, u, store, "run", "-d", "--name", "again", "--network", "none", "--restart", "always", busybox, "sh", "-c", "sleep 0.2")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		f := strings.Fields(mustTug(t, u, store, "inspect", "-f", "{{.RestartCount}}", "again").Stdout)
+		if n, _ := strconv.Atoi(f[0]); n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("--restart always did not restart a container that exited 0")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mustTug(t, u, store, "stop", "-t", "1", "again")
+	st := waitStatus(t, u, store, "again", "exited")
+	time.Sleep(time.Second)
+	if got := waitStatus(t, u, store, "again", "exited"); got != st || !strings.HasPrefix(got, "exited") {
+		t.Fatalf("after stop: %q, then %q: the policy restarted a stopped container", st, got)
+	}
+	for _, bad := range []string{"sometimes", "always:3", "on-failure:x"} {
+		if res := tug(t, u, store, "run", "-d", "--restart", bad, busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, "--restart") {
+			t.Fatalf("--restart %s: exit %d, stderr %q", bad, res.Code, res.Stderr)
+		}
+	}
+	if res := tug(t, u, store, "run", "--rm", "--restart", "always", busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, "--rm") {
+		t.Fatalf("--restart with --rm: exit %d, stderr %q", res.Code, res.Stderr)
+	}
+}
+
+// rename: a running container keeps running under its new name, and
+// keeps it when it exits; names taken or malformed are refused.
+func TestRename(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	mustTug(t, u, store, "run", "-d", "--name", "old", "--network", "none", busybox, "sleep", "1")
+	mustTug(t, u, store, "create", "--name", "other", busybox, "true")
+	mustTug(t, u, store, "rename", "old", "new")
+	if got := strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{.Name}}", "new").Stdout); got != "/new" {
+		t.Fatalf("inspect new = %q", got)
+	}
+	if res := tug(t, u, store, "inspect", "old"); res.Code == 0 {
+		t.Fatal("the old name still resolves")
+	}
+	mustTug(t, u, store, "wait", "new")
+	if got := mustTug(t, u, store, "ps", "-a", "--format", "{{.Names}}").Stdout; !strings.Contains(got, "new\n") || strings.Contains(got, "old") {
+		t.Fatalf("after the container exited, ps -a shows:\n%s", got)
+	}
+	for _, bad := range []string{"other", "bad name", "-x"} {
+		if res := tug(t, u, store, "rename", "new", bad); res.Code == 0 || !strings.HasPrefix(res.Stderr, "Error: ") {
+			t.Fatalf("rename to %q: exit %d, stderr %q", bad, res.Code, res.Stderr)
+		}
+	}
+}
+
+// logs --since and --until select lines by their time.
+func TestLogsSinceUntil(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	mustTug(t, u, store, "run", "-d", "--name", "talk", "--network", "none", busybox, "sh", "-c", "echo early; sleep 2; echo late")
+	mustTug(t, u, store, "wait", "talk")
+	if got := strings.TrimSpace(mustTug(t, u, store, "logs", "--since", "1s", "talk").Stdout); got != "late" && got != "" {
+		t.Fatalf("logs --since 1s = %q", got)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "logs", "--since", "1h", "talk").Stdout); got != "early\nlate" {
+		t.Fatalf("logs --since 1h = %q", got)
+	}
+	ts := strings.Fields(mustTug(t, u, store, "logs", "-t", "talk").Stdout)
+	if len(ts) != 4 {
+		t.Fatalf("logs -t = %q", ts)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "logs", "--since", ts[2], "talk").Stdout); got != "late" {
+		t.Fatalf("logs --since %s = %q", ts[2], got)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "logs", "--until", ts[2], "talk").Stdout); got != "early" {
+		t.Fatalf("logs --until %s = %q", ts[2], got)
+	}
+	if res := tug(t, u, store, "logs", "--since", "yesterday-ish", "talk"); res.Code == 0 || !strings.Contains(res.Stderr, "--since") {
+		t.Fatalf("a bad --since: exit %d, stderr %q", res.Code, res.Stderr)
+	}
+}
+
+// A monitor killed with SIGKILL: ps shows the container exited (never
+// running forever), and rm cleans it up.
+func TestMonitorKilled(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	mustTug(t, u, store, "run", "-d", "--name", "orphan", busybox, "sleep", "4108")
+	pid := strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{.State.Pid}}", "orphan").Stdout)
+	// The monitor is the tug process that runs the container: find it as
+	// the tug ancestor of the container's init.
+	monitor := 0
+	for p, _ := strconv.Atoi(pid); p > 1; {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline")
+		if err != nil {
+			break
+		}
+		if strings.Contains(string(b), "container-monitor") {
+			monitor = p
+			break
+		}
+		stat, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		p, _ = strconv.Atoi(f[1])
+	}
+	if monitor == 0 {
+		t.Fatal("found no monitor above the container's init")
+	}
+	syscall.Kill(monitor, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for processRunning("sleep\x004108\x00") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if processRunning("sleep\x004108\x00") {
+		t.Fatal("the container outlived its monitor")
+	}
+	if got := mustTug(t, u, store, "ps", "-a", "--format", "{{.Names}} {{.State}}").Stdout; !strings.Contains(got, "orphan exited") {
+		t.Fatalf("ps -a after the monitor was killed:\n%s", got)
+	}
+	if got := mustTug(t, u, store, "ps", "-q").Stdout; got != "" {
+		t.Fatalf("ps still lists a running container: %q", got)
+	}
+	mustTug(t, u, store, "rm", "orphan")
+	if got := mustTug(t, u, store, "ps", "-aq").Stdout; got != "" {
+		t.Fatalf("rm left %q", got)
+	}
+}
