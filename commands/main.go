@@ -55,6 +55,7 @@ type CLI struct {
 	Logs      LogsCmd      `cmd:"" help:"Fetch the logs of a container."`
 	Port      PortCmd      `cmd:"" help:"List port mappings or a specific mapping for the container."`
 	Rename    RenameCmd    `cmd:"" help:"Rename a container."`
+	Cp        CpCmd        `cmd:"" help:"Copy files/folders between a container and the local filesystem."`
 	Stop      StopCmd      `cmd:"" help:"Stop one or more running containers."`
 	Kill      KillCmd      `cmd:"" help:"Kill one or more running containers."`
 	Wait      WaitCmd      `cmd:"" help:"Block until one or more containers stop, then print their exit codes."`

@@ -74,3 +74,9 @@ func (s *Store) ContainerDir(id string) (string, error) {
 	}
 	return d, nil
 }
+
+// ReleaseContainer undoes one MountContainer (the root filesystem stays
+// mounted while others use it).
+func (s *Store) ReleaseContainer(id string) {
+	_, _ = s.s.Unmount(id, false)
+}

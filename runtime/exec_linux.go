@@ -27,6 +27,9 @@ type ExecRequest struct {
 	// Tty runs the command on a new pseudo-terminal made in the
 	// container; its master is sent back before the exit status.
 	Tty bool
+	// Self runs the init's own (sealed) binary with Args, for tug's own
+	// roles inside the container (tug cp), instead of looking Args[0] up.
+	Self bool `json:",omitempty"`
 }
 
 // execReply is the init's answer: the exit status, or why the command
@@ -127,6 +130,9 @@ func startExec(spec *Spec, r *execRequest) (int, error) {
 	}
 	env := append(append([]string{}, spec.Env...), r.Env...)
 	path, err := lookPath(r.Args[0], env)
+	if r.Self {
+		path, err = "/proc/self/exe", nil
+	}
 	if err != nil {
 		code := 127
 		if errors.Is(err, os.ErrPermission) {
