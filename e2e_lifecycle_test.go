@@ -167,3 +167,37 @@ func TestMonitorKilled(t *testing.T) {
 		t.Fatalf("rm left %q", got)
 	}
 }
+
+// run -dit keeps a shell running on an open, silent terminal (the usual
+// way to keep a container up to exec into); -di likewise without one.
+func TestRunDetachedInteractive(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	mustTug(t, u, store, "run", "-dit", "--name", "shell", "--network", "none", busybox, "sh")
+	mustTug(t, u, store, "run", "-di", "--name", "plain", "--network", "none", busybox, "sh")
+	time.Sleep(time.Second)
+	got := mustTug(t, u, store, "ps", "--format", "{{.Names}} {{.State}}").Stdout
+	if !strings.Contains(got, "shell running") || !strings.Contains(got, "plain running") {
+		t.Fatalf("the shells did not stay up:\n%s", got)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "exec", "shell", "sh", "-c", "test -t 0 && echo tty; true").Stdout); got != "" {
+		t.Fatalf("exec without -t got a terminal: %q", got)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "exec", "shell", "sh", "-c", "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sh ] && readlink $p/fd/0; done | head -1").Stdout); !strings.HasPrefix(got, "/dev/pts/") {
+		t.Fatalf("the -t shell's stdin is %q, want a terminal", got)
+	}
+	// Two tugs stopping the same container at once both succeed.
+	a := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "stop", "-t", "1", "shell")...)
+	b := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "stop", "-t", "1", "shell")...)
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	errB := b.Run()
+	if errA := a.Wait(); errA != nil || errB != nil {
+		t.Fatalf("concurrent stops: %v, %v", errA, errB)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{.State.Status}}", "shell").Stdout); got != "exited" {
+		t.Fatalf("after two stops the container is %q", got)
+	}
+	mustTug(t, u, store, "rm", "-f", "shell", "plain")
+}

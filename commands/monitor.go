@@ -182,12 +182,23 @@ func (c *MonitorCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return fail(err)
 	}
+	var stdin io.Reader
+	if state.OpenStdin || spec.Tty {
+		// -dit: a shell waits on a stdin that stays open and silent.
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fail(err)
+		}
+		defer w.Close()
+		defer r.Close()
+		stdin = r
+	}
 	var code int
 	delay := restartDelay
 	for {
 		started := time.Now()
 		var runErr error
-		code, runErr = rt.Run(context.Background(), &spec, rt.Stdio{Stdout: logw.stream("stdout"), Stderr: logw.stream("stderr")})
+		code, runErr = rt.Run(context.Background(), &spec, rt.Stdio{Stdin: stdin, Stdout: logw.stream("stdout"), Stderr: logw.stream("stderr")})
 		logw.flush()
 		if runErr != nil {
 			return fail(runErr)

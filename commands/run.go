@@ -86,9 +86,6 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
-	if (c.Detach || c.create) && (c.TTY || c.Interactive) {
-		return errors.New("-d with -i or -t is not supported yet: tug cannot attach to a detached container")
-	}
 	store, err := env.MountingStore(ctx)
 	if err != nil {
 		return err
@@ -111,7 +108,7 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm, Restart: c.Restart}
+	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm, Restart: c.Restart, OpenStdin: c.Interactive}
 	record := func() {
 		if !c.Rm || c.create || c.Detach {
 			if err := store.SaveState(state); err != nil {

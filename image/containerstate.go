@@ -46,6 +46,9 @@ type ContainerState struct {
 	ExitCode   int
 	// AutoRemove: the container goes when it exits (--rm).
 	AutoRemove bool
+	// OpenStdin: -i; a detached container's stdin then stays open (with
+	// nothing written to it), as Docker keeps it for -dit.
+	OpenStdin bool `json:",omitempty"`
 	// Restart is the --restart policy; RestartCount how often the monitor
 	// has restarted the container.
 	Restart      string `json:",omitempty"`
