@@ -201,3 +201,44 @@ func TestRunDetachedInteractive(t *testing.T) {
 	}
 	mustTug(t, u, store, "rm", "-f", "shell", "plain")
 }
+
+// stop sends the image's STOPSIGNAL (or --stop-signal, or stop -s), and
+// waits --stop-timeout before it kills.
+func TestStopSignal(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := fixture.TempDirFor(t, u)
+	os.WriteFile(ctx+"/Dockerfile", []byte("FROM "+busybox+"\nSTOPSIGNAL SIGUSR1\n"), 0o644)
+	mustTug(t, u, store, "build", "-q", "-t", "usr1", ctx)
+	trap := `trap "exit 7" USR1; trap "exit 8" USR2; trap "exit 9" TERM; while true; do sleep 0.1; done`
+	for _, tc := range []struct {
+		name string
+		run  []string
+		stop []string
+		want string
+	}{
+		{"image", []string{"usr1"}, nil, "7"},
+		{"flag", []string{"--stop-signal", "USR2", "usr1"}, nil, "8"},
+		{"stop -s", []string{"usr1"}, []string{"-s", "TERM"}, "9"},
+		{"default", []string{busybox}, nil, "9"},
+	} {
+		name := "sig-" + strings.ReplaceAll(tc.name, " ", "")
+		mustTug(t, u, store, append(append([]string{"run", "-d", "--name", name, "--network", "none"}, tc.run...), "sh", "-c", trap)...)
+		time.Sleep(300 * time.Millisecond)
+		mustTug(t, u, store, append(append([]string{"stop"}, tc.stop...), name)...)
+		if got := strings.TrimSpace(mustTug(t, u, store, "wait", name).Stdout); got != tc.want {
+			t.Errorf("%s: exit %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	// A command that ignores its stop signal is killed after --stop-timeout.
+	mustTug(t, u, store, "run", "-d", "--name", "stubborn", "--network", "none", "--stop-timeout", "1", busybox, "sh", "-c", `trap "" TERM; while true; do sleep 0.1; done`)
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	mustTug(t, u, store, "stop", "stubborn")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("stop took %v with --stop-timeout 1", took)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "wait", "stubborn").Stdout); got != "137" {
+		t.Fatalf("a stubborn container exited %s, want 137", got)
+	}
+}

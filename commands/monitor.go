@@ -471,13 +471,45 @@ func logTime(flag, s string, now time.Time) (time.Time, error) {
 
 // StopCmd is `tug stop`.
 type StopCmd struct {
-	Time       int      `short:"t" default:"10" help:"Seconds to wait before killing the container."`
+	Signal     string   `short:"s" help:"Signal to send to the container (default: its stop signal, SIGTERM unless the image or --stop-signal says otherwise)."`
+	Time       *int     `short:"t" help:"Seconds to wait before killing the container (default: its --stop-timeout, else 10)."`
 	Containers []string `arg:"" name:"CONTAINER"`
 }
 
-// Run sends SIGTERM to each container's PID 1, then SIGKILL after -t seconds.
+// Run sends each container's stop signal to its PID 1, then SIGKILL after
+// the grace time.
 func (c *StopCmd) Run(ctx context.Context, env *Env) error {
-	return signalEach(ctx, env, c.Containers, syscall.SIGTERM, time.Duration(c.Time)*time.Second)
+	var sig syscall.Signal
+	if c.Signal != "" {
+		var err error
+		if sig, err = parseSignal(c.Signal); err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
+	}
+	grace := time.Duration(-2) // each container's own
+	if c.Time != nil {
+		grace = time.Duration(max(*c.Time, 0)) * time.Second
+	}
+	return signalEach(ctx, env, c.Containers, sig, grace)
+}
+
+// stopSignal is the signal that stops the container: --stop-signal, the
+// image's STOPSIGNAL, or SIGTERM.
+func stopSignal(st *image.ContainerState) syscall.Signal {
+	if st.StopSignal != "" {
+		if sig, err := parseSignal(st.StopSignal); err == nil {
+			return sig
+		}
+	}
+	return syscall.SIGTERM
+}
+
+// stopGrace is how long stop waits before SIGKILL: --stop-timeout, or 10 s.
+func stopGrace(st *image.ContainerState) time.Duration {
+	if st.StopTimeout != nil {
+		return time.Duration(max(*st.StopTimeout, 0)) * time.Second
+	}
+	return 10 * time.Second
 }
 
 // KillCmd is `tug kill`.
@@ -533,10 +565,17 @@ func signalEach(ctx context.Context, env *Env, refs []string, sig syscall.Signal
 			_ = os.WriteFile(filepath.Join(dir, stopRequested), nil, 0o600)
 		}
 		if !st.Running() {
-			if grace < 0 {
+			if grace == -1 {
 				return fmt.Errorf("cannot kill container %s: container is not running", ref)
 			}
 			return nil
+		}
+		sig, grace := sig, grace
+		if sig == 0 {
+			sig = stopSignal(st)
+		}
+		if grace == -2 {
+			grace = stopGrace(st)
 		}
 		return signalContainer(ctx, store, st, sig, grace)
 	})
@@ -767,7 +806,7 @@ func (c *RestartCmd) Run(ctx context.Context, env *Env) error {
 			return err
 		}
 		if st.Running() {
-			if err := signalContainer(ctx, store, st, syscall.SIGTERM, time.Duration(c.Time)*time.Second); err != nil {
+			if err := signalContainer(ctx, store, st, stopSignal(st), time.Duration(c.Time)*time.Second); err != nil {
 				return err
 			}
 		}

@@ -26,6 +26,8 @@ type RunCmd struct {
 	TTY         bool     `short:"t" help:"Allocate a pseudo-TTY."`
 	Rm          bool     `help:"Remove the container when it exits."`
 	Restart     string   `default:"no" help:"Restart policy of a detached container: no, on-failure[:max-retries], always, unless-stopped."`
+	StopSignal  string   `name:"stop-signal" help:"Signal to stop the container (default: the image's STOPSIGNAL, else SIGTERM)."`
+	StopTimeout *int     `name:"stop-timeout" help:"Seconds stop waits before it kills the container (default 10)."`
 	Name        string   `help:"Assign a name to the container."`
 	Env         []string `short:"e" sep:"none" help:"Set environment variables (KEY=VALUE, or KEY to take it from here)."`
 	EnvFile     []string `name:"env-file" sep:"none" help:"Read environment variables from a file." placeholder:"FILE"`
@@ -78,6 +80,11 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if _, err := parseRestart(c.Restart); err != nil {
 		return err
 	}
+	if c.StopSignal != "" {
+		if _, err := parseSignal(c.StopSignal); err != nil {
+			return fmt.Errorf("invalid --stop-signal: %w", err)
+		}
+	}
 	if c.Rm && c.Restart != "no" {
 		return errors.New("conflicting options: --restart and --rm: a container removed when it exits cannot be restarted")
 	}
@@ -108,7 +115,10 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm, Restart: c.Restart, OpenStdin: c.Interactive}
+	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm, Restart: c.Restart, OpenStdin: c.Interactive, StopSignal: img.Config.Config.StopSignal, StopTimeout: c.StopTimeout}
+	if c.StopSignal != "" {
+		state.StopSignal = c.StopSignal
+	}
 	record := func() {
 		if !c.Rm || c.create || c.Detach {
 			if err := store.SaveState(state); err != nil {

@@ -49,6 +49,10 @@ type ContainerState struct {
 	// OpenStdin: -i; a detached container's stdin then stays open (with
 	// nothing written to it), as Docker keeps it for -dit.
 	OpenStdin bool `json:",omitempty"`
+	// StopSignal and StopTimeout are what stop uses: --stop-signal or the
+	// image's STOPSIGNAL, and --stop-timeout.
+	StopSignal  string `json:",omitempty"`
+	StopTimeout *int   `json:",omitempty"`
 	// Restart is the --restart policy; RestartCount how often the monitor
 	// has restarted the container.
 	Restart      string `json:",omitempty"`
