@@ -242,3 +242,21 @@ func TestStopSignal(t *testing.T) {
 		t.Fatalf("a stubborn container exited %s, want 137", got)
 	}
 }
+
+// tug's init (PID 1 of detached containers and of --init) reaps the
+// orphans that exit under it: no zombies pile up.
+func TestInitReapsZombies(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	orphans := "for i in 1 2 3 4 5; do (sleep 0.1 &); done"
+	mustTug(t, u, store, "run", "-d", "--name", "reaper", "--network", "none", busybox, "sh", "-c", orphans+"; exec sleep 60")
+	defer tug(t, u, store, "rm", "-f", "reaper")
+	time.Sleep(time.Second)
+	if got := mustTug(t, u, store, "exec", "reaper", "ps", "-o", "stat,comm").Stdout; strings.Contains(got, "Z ") || strings.Count(got, "sleep") != 1 {
+		t.Fatalf("processes in a detached container a second later:\n%s", got)
+	}
+	got := runOut(t, u, store, "--init", "--network", "none", busybox, "sh", "-c", orphans+"; sleep 1; ps -o stat,comm")
+	if strings.Contains(got, "Z ") {
+		t.Fatalf("zombies under --init:\n%s", got)
+	}
+}
