@@ -260,3 +260,69 @@ func TestInitReapsZombies(t *testing.T) {
 		t.Fatalf("zombies under --init:\n%s", got)
 	}
 }
+
+// The issue's detached clock: it survives its caller, `logs -f` follows
+// it line by line as they come, and ends when the container stops.
+func TestLogsFollow(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	mustTug(t, u, store, "run", "-d", "--name", "clock", "--network", "none", busybox, "sh", "-c", "while true; do date +%s; sleep 1; done")
+	defer tug(t, u, store, "rm", "-f", "clock")
+	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "logs", "-f", "clock")...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		buf := make([]byte, 4096)
+		var pending string
+		for {
+			n, err := out.Read(buf)
+			pending += string(buf[:n])
+			for {
+				i := strings.IndexByte(pending, '\n')
+				if i < 0 {
+					break
+				}
+				lines <- pending[:i]
+				pending = pending[i+1:]
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	var got []string
+	timeout := time.After(10 * time.Second)
+	for len(got) < 4 {
+		select {
+		case l := <-lines:
+			got = append(got, l)
+		case <-timeout:
+			t.Fatalf("logs -f printed only %q in 10 s", got)
+		}
+	}
+	if got[3] <= got[0] {
+		t.Fatalf("the lines followed are not later ones: %q", got)
+	}
+	mustTug(t, u, store, "stop", "-t", "1", "clock")
+	done := make(chan error)
+	go func() {
+		for range lines {
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("logs -f ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("logs -f kept running after the container stopped")
+	}
+}
