@@ -27,6 +27,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/patternmatcher"
 
 	"github.com/tugcli/tug/image"
 	rt "github.com/tugcli/tug/runtime"
@@ -441,9 +442,9 @@ func (b *builder) step(ctx context.Context, si, index, total int, st *stageState
 	case *instructions.RunCommand:
 		cached, err = b.run(ctx, st, c)
 	case *instructions.CopyCommand:
-		cached, err = b.copy(ctx, st, c.SourcesAndDest, c.From, c.Chown, c.Chmod, c.ExcludePatterns, false, text)
+		cached, err = b.copy(ctx, st, c.SourcesAndDest, c.From, c.Chown, c.Chmod, c.ExcludePatterns, false, "", text)
 	case *instructions.AddCommand:
-		cached, err = b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, c.ExcludePatterns, true, text)
+		cached, err = b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, c.ExcludePatterns, true, c.Checksum, text)
 	case *instructions.ArgCommand:
 		err = b.configStep(st, cmd)
 	default:
@@ -824,10 +825,7 @@ func withDefault(env []string, k, v string) []string {
 
 // copy runs COPY or ADD: the sources become one layer, written straight
 // from the context (or another stage) as a tar.
-func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod string, exclude []string, isAdd bool, text string) (bool, error) {
-	if len(exclude) > 0 {
-		return false, fmt.Errorf("%s: COPY --exclude is not supported by tug yet", b.o.DockerfileName)
-	}
+func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod string, exclude []string, isAdd bool, wantSum, text string) (bool, error) {
 	root := b.o.Context.Dir
 	ignore := b.o.Context.excluded
 	if from != "" {
@@ -847,17 +845,52 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 		}
 		ignore = nil
 	}
-	for _, s := range sd.SourcePaths {
-		if isAdd && (strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "git@")) {
-			return false, fmt.Errorf("%s: ADD from a URL is not supported by tug yet: %s", b.o.DockerfileName, s)
-		}
-	}
 	var srcs []source
 	multi := false
 	var err error
-	if len(sd.SourcePaths) > 0 {
-		if srcs, multi, err = resolve(root, sd.SourcePaths, ignore); err != nil {
+	var urls, paths []string
+	for _, s := range sd.SourcePaths {
+		switch {
+		case isAdd && (strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")):
+			urls = append(urls, s)
+		case isAdd && (strings.HasPrefix(s, "git@") || strings.HasSuffix(s, ".git")):
+			return false, fmt.Errorf("%s: ADD from a git repository is not supported by tug yet: %s", b.o.DockerfileName, s)
+		default:
+			paths = append(paths, s)
+		}
+	}
+	if wantSum != "" && (len(urls) != 1 || len(paths) > 0) {
+		return false, fmt.Errorf("%s: ADD --checksum needs exactly one URL source", b.o.DockerfileName)
+	}
+	if len(paths) > 0 {
+		if srcs, multi, err = resolve(root, paths, ignore); err != nil {
 			return false, err
+		}
+	}
+	if len(urls) > 0 {
+		dir, err := os.MkdirTemp("", "tug-build-add-")
+		if err != nil {
+			return false, err
+		}
+		defer os.RemoveAll(dir)
+		destName := ""
+		if len(sd.SourcePaths) == 1 && !strings.HasSuffix(sd.DestPath, "/") {
+			destName = path.Base(sd.DestPath)
+		}
+		us, err := download(ctx, dir, urls, destName, wantSum)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", b.o.DockerfileName, err)
+		}
+		srcs = append(srcs, us...)
+		multi = multi || len(sd.SourcePaths) > 1
+		if destName != "" {
+			// The file is the destination itself.
+			sd.DestPath = path.Dir(sd.DestPath) + "/"
+		}
+	}
+	if len(exclude) > 0 {
+		if srcs, err = excludeSources(srcs, exclude); err != nil {
+			return false, fmt.Errorf("%s: %w", b.o.DockerfileName, err)
 		}
 	}
 	if len(sd.SourceContents) > 0 {
@@ -896,7 +929,7 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 		dest = path.Join("/", st.cfg.Config.WorkingDir, dest)
 	}
 	dest = path.Clean(dest)
-	if isAdd && len(srcs) == 1 && isArchive(srcs[0].host) {
+	if isAdd && len(urls) == 0 && len(srcs) == 1 && isArchive(srcs[0].host) {
 		return b.addArchive(st, srcs[0], dest, text)
 	}
 	sum, err := checksum(srcs)
@@ -981,4 +1014,23 @@ func (b *builder) chownIDs(st *stageState, chown string) (int, int, error) {
 		gid = user.UID
 	}
 	return int(user.UID), int(gid), nil
+}
+
+// excludeSources drops the sources that COPY --exclude's patterns match
+// (.dockerignore's syntax, relative to what is copied: a directory
+// source's contents, or a file's name), and everything below a matched
+// directory.
+func excludeSources(srcs []source, patterns []string) ([]source, error) {
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --exclude pattern: %w", err)
+	}
+	kept := srcs[:0]
+	for _, s := range srcs {
+		if m, err := pm.MatchesOrParentMatches(s.rel); err == nil && m {
+			continue
+		}
+		kept = append(kept, s)
+	}
+	return kept, nil
 }

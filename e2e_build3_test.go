@@ -1,0 +1,81 @@
+//go:build e2e
+
+package main_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tugcli/tug/fixture"
+)
+
+// COPY --exclude leaves out what its patterns match, below directories
+// too; ADD --link and COPY --link build as plain copies.
+func TestBuildCopyExclude(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile":    "FROM " + busybox + "\nCOPY --exclude=*.log --exclude=tmp src/ /app/\nCOPY --link src/keep.txt /linked.txt\nCMD find /app /linked.txt | sort\n",
+		"src/keep.txt":  "keep",
+		"src/drop.log":  "drop",
+		"src/sub/k.txt": "keep",
+		"src/sub/d.log": "kept: *.log matches the top level only",
+		"src/tmp/x.txt": "dropped with its directory",
+	})
+	mustTug(t, u, store, "build", "-q", "-t", "excl", ctx)
+	got := runOut(t, u, store, "--network", "none", "excl")
+	want := "/app\n/app/keep.txt\n/app/sub\n/app/sub/d.log\n/app/sub/k.txt\n/linked.txt"
+	if got != want {
+		t.Fatalf("the image holds:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// ADD from a URL: the file, named after the URL (or the destination),
+// mode 0600, not unpacked; --checksum is verified; a bad checksum or a
+// 404 fails the build with one Error: line.
+func TestBuildAddURL(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	body := "downloaded content\n"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/files/data.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Last-Modified", time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC).Format(http.TimeFormat))
+		fmt.Fprint(w, body)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String() + "/files/"
+	h := sha256.Sum256([]byte(body))
+	sum := "sha256:" + hex.EncodeToString(h[:])
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + "\nADD " + base + "data.txt /dl/\nADD --checksum=" + sum + " " + base + "data.txt /named.txt\nCMD stat -c '%n %a' /dl/data.txt /named.txt && cat /named.txt\n",
+	})
+	mustTug(t, u, store, "build", "-q", "-t", "addurl", ctx)
+	got := runOut(t, u, store, "--network", "none", "addurl")
+	if got != "/dl/data.txt 600\n/named.txt 600\n"+strings.TrimSpace(body) {
+		t.Fatalf("the image holds:\n%s", got)
+	}
+	for name, df := range map[string]string{
+		"bad checksum": "FROM " + busybox + "\nADD --checksum=sha256:" + strings.Repeat("0", 64) + " " + base + "data.txt /x\n",
+		"not found":    "FROM " + busybox + "\nADD " + base + "missing.txt /x\n",
+	} {
+		ctx := buildContext(t, u, map[string]string{"Dockerfile": df})
+		res := tug(t, u, store, "build", "-q", ctx)
+		if res.Code == 0 || !strings.HasPrefix(lastLine(res.Stderr), "Error: ") {
+			t.Fatalf("%s: exit %d, stderr %q", name, res.Code, res.Stderr)
+		}
+	}
+}
