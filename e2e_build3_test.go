@@ -79,3 +79,51 @@ func TestBuildAddURL(t *testing.T) {
 		}
 	}
 }
+
+// `build -` reads a context as a tar archive (gzip'd here) on stdin, with
+// the Dockerfile inside (or -f naming it there); a plain Dockerfile on
+// stdin builds with an empty context.
+func TestBuildContextFromStdin(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile":     "FROM " + busybox + "\nCOPY hello.txt /\nCMD cat /hello.txt\n",
+		"alt/Dockerfile": "FROM " + busybox + "\nCOPY hello.txt /alt.txt\nCMD cat /alt.txt\n",
+		"hello.txt":      "hello from the tar",
+	})
+	tarball := fixture.TempDirFor(t, u) + "/ctx.tar.gz"
+	fixture.MustRun(t, fixture.Root(), "tar", "-C", ctx, "-czf", tarball, ".")
+	build := func(stdin string, args ...string) fixture.Result {
+		cmd := u.Command(t.Context(), "sh", "-c", `exec "$@" < `+stdin, "sh", tugBin)
+		cmd.Args = append(append(cmd.Args, store...), append([]string{"build", "-q"}, args...)...)
+		out, err := cmd.Output()
+		res := fixture.Result{Stdout: string(out)}
+		if ee, ok := err.(interface{ ExitCode() int }); ok {
+			res.Code = ee.ExitCode()
+		}
+		return res
+	}
+	if res := build(tarball, "-t", "tarctx", "-"); res.Code != 0 {
+		t.Fatalf("build - < ctx.tar.gz: exit %d", res.Code)
+	}
+	if got := runOut(t, u, store, "--network", "none", "tarctx"); got != "hello from the tar" {
+		t.Fatalf("the image from a tar context printed %q", got)
+	}
+	if res := build(tarball, "-t", "altctx", "-f", "alt/Dockerfile", "-"); res.Code != 0 {
+		t.Fatalf("build -f alt/Dockerfile - < ctx.tar.gz: exit %d", res.Code)
+	}
+	if got := runOut(t, u, store, "--network", "none", "altctx"); got != "hello from the tar" {
+		t.Fatalf("the image from -f in a tar context printed %q", got)
+	}
+	if res := build(ctx+"/alt/Dockerfile", "-t", "nofiles", "-"); res.Code == 0 {
+		t.Fatal("a Dockerfile on stdin with COPY of a file built: its context must be empty")
+	}
+	df := fixture.TempDirFor(t, u) + "/Dockerfile"
+	fixture.MustRun(t, u, "sh", "-c", "printf 'FROM "+busybox+"\\nCMD echo bare\\n' > "+df)
+	if res := build(df, "-t", "bare", "-"); res.Code != 0 {
+		t.Fatalf("build - < Dockerfile: exit %d", res.Code)
+	}
+	if got := runOut(t, u, store, "--network", "none", "bare"); got != "bare" {
+		t.Fatalf("the image from a bare Dockerfile printed %q", got)
+	}
+}

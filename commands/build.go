@@ -1,7 +1,10 @@
 package commands
 
 import (
+	"archive/tar"
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.podman.io/storage/pkg/archive"
 
 	"github.com/tugcli/tug/build"
 	"github.com/tugcli/tug/image"
@@ -30,7 +35,7 @@ type BuildCmd struct {
 	Timestamp *int64   `help:"Set every time in the image to this Unix time, for reproducible images (default: $SOURCE_DATE_EPOCH)."`
 	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Type of progress output: auto, plain, tty, quiet."`
 	TLSVerify bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling base images."`
-	Context   string   `arg:"" name:"PATH" help:"Build context directory."`
+	Context   string   `arg:"" name:"PATH" help:"Build context directory, or - for a tar archive (or a Dockerfile alone) on stdin."`
 }
 
 // Run builds the image and prints its id.
@@ -51,6 +56,13 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 	store, err := env.MountingStore(ctx)
 	if err != nil {
 		return err
+	}
+	if c.Context == "-" {
+		dir, err := c.contextFromStdin()
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
 	}
 	dockerfile, name, err := c.dockerfile()
 	if err != nil {
@@ -148,6 +160,79 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 }
 
 // dockerfile reads the Dockerfile: -f FILE, - for stdin, or PATH/Dockerfile.
+// contextFromStdin reads `tug build -`: a tar archive (compressed or
+// not) is the context, with the Dockerfile (or -f) inside it; anything
+// else is the Dockerfile, with an empty context, as docker build reads
+// it. It sets c.Context (and c.File) and returns the directory to remove.
+func (c *BuildCmd) contextFromStdin() (string, error) {
+	if c.File == "-" {
+		return "", errors.New("the context and the Dockerfile cannot both come from stdin (-)")
+	}
+	tmp, err := os.MkdirTemp("", "tug-build-stdin-")
+	if err != nil {
+		return "", err
+	}
+	raw := filepath.Join(tmp, "stdin")
+	f, err := os.Create(raw)
+	if err == nil {
+		_, err = io.Copy(f, os.Stdin)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("reading the build context from stdin: %w", err)
+	}
+	ctxDir := filepath.Join(tmp, "context")
+	if err := os.Mkdir(ctxDir, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	c.Context = ctxDir
+	if isTar(raw) {
+		f, err := os.Open(raw)
+		if err != nil {
+			os.RemoveAll(tmp)
+			return "", err
+		}
+		defer f.Close()
+		r, err := archive.DecompressStream(bufio.NewReader(f))
+		if err == nil {
+			err = extractOnHost(ctxDir, r)
+			r.Close()
+		}
+		if err != nil {
+			os.RemoveAll(tmp)
+			return "", fmt.Errorf("unpacking the build context from stdin: %w", err)
+		}
+		if c.File != "" {
+			c.File = filepath.Join(ctxDir, filepath.Clean("/"+c.File))
+		}
+		return tmp, nil
+	}
+	if c.File == "" {
+		c.File = raw
+	}
+	return tmp, nil
+}
+
+// isTar reports whether the file is a tar archive, compressed or not.
+func isTar(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	r, err := archive.DecompressStream(bufio.NewReader(f))
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	_, err = tar.NewReader(r).Next()
+	return err == nil
+}
+
 func (c *BuildCmd) dockerfile() ([]byte, string, error) {
 	name := c.File
 	switch {
