@@ -183,3 +183,54 @@ func moveAside(t *testing.T, path string) {
 		}
 	})
 }
+
+// Token (Bearer) auth: a registry that sends clients to a token server.
+// Without a login tug says how to give one; after `tug login` (checked
+// through the token flow) pull and push work; after logout they fail.
+func TestTokenAuth(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	const user, password = "tug-e2e-token", "bearer: pass"
+	reg := fixture.NewRegistryWithTokenAuth(t, user, password)
+	img, err := fixture.BusyboxImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Ref("private/busybox:latest")
+	if _, err := fixture.Push(img, ref); err == nil {
+		t.Fatal("pushing without a token succeeded: the registry does not require one")
+	}
+	if _, err := fixture.PushWithAuth(img, ref, user, password); err != nil {
+		t.Fatal(err)
+	}
+	dockerDir := filepath.Join(u.Home, ".docker")
+	dockerConfig := filepath.Join(dockerDir, "config.json")
+	moveAside(t, dockerConfig)
+	if _, err := os.Stat(dockerDir); err != nil {
+		t.Cleanup(func() { os.RemoveAll(dockerDir) })
+	}
+	store := isolated(t, u)
+	denied := tug(t, u, store, "pull", ref)
+	if denied.Code == 0 || !strings.Contains(denied.Stderr, "tug login "+reg.Addr) {
+		t.Fatalf("pull without credentials: exit %d\n%s", denied.Code, denied.Stderr)
+	}
+	login := u.Command(t.Context(), tugBin, "login", "-u", user, "--password-stdin", reg.Addr)
+	login.Stdin = strings.NewReader(password + "\n")
+	if out, err := login.CombinedOutput(); err != nil || !strings.Contains(string(out), "Login Succeeded") {
+		t.Fatalf("login: %v\n%s", err, out)
+	}
+	mustTug(t, u, store, "pull", "-q", ref)
+	mustTug(t, u, store, "push", "-q", ref, reg.Ref("private/copy:v1"))
+	if got := runOut(t, u, store, "--network", "none", reg.Ref("private/busybox:latest"), "echo", "ok"); got != "ok" {
+		t.Fatalf("the image pulled with a token printed %q", got)
+	}
+	scopes := strings.Join(reg.TokenScopes(), "\n")
+	for _, want := range []string{"repository:private/busybox:pull", "repository:private/copy:push,pull"} {
+		if !strings.Contains(scopes, want) {
+			t.Errorf("the token server was never asked for %s; it was asked for:\n%s", want, scopes)
+		}
+	}
+	mustTug(t, u, store, "logout", reg.Addr)
+	if res := tug(t, u, isolated(t, u), "pull", ref); res.Code == 0 {
+		t.Fatal("pull after logout succeeded")
+	}
+}
