@@ -1,0 +1,168 @@
+//go:build e2e
+
+package main_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tugcli/tug/fixture"
+)
+
+// crashIterations is how many times each operation is killed: a few in CI,
+// as many as TUG_CRASH_ITERATIONS says by hand.
+func crashIterations() int {
+	if n, err := strconv.Atoi(os.Getenv("TUG_CRASH_ITERATIONS")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}
+
+// crashSeed is TUG_CRASH_SEED, to replay a failure, or a new one; it is
+// printed either way.
+func crashSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("TUG_CRASH_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("crash seed %d (replay with TUG_CRASH_SEED=%d)", seed, seed)
+	return seed
+}
+
+// killAfter runs tug as u with args, sends it SIGKILL after d (if it is
+// still running), and waits until it and everything it started are gone.
+func killAfter(t *testing.T, u fixture.User, store []string, d time.Duration, args ...string) {
+	t.Helper()
+	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), args...)...)
+	cmd.Stdout, cmd.Stderr = nil, nil
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}
+	// Its user-namespace child and the container die by PDEATHSIG; wait
+	// until nothing of this store is running any more.
+	deadline := time.Now().Add(10 * time.Second)
+	for storeBusy(store[1]) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// storeBusy reports whether a process still runs tug with this store.
+func storeBusy(root string) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), root) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkClean runs system check; if it finds damage, --repair must make the
+// store clean, and the images complete before the kill must still be there.
+func checkClean(t *testing.T, u fixture.User, store []string, keep []string, what string) {
+	t.Helper()
+	res := tug(t, u, store, "system", "check")
+	if res.Code != 0 {
+		t.Logf("%s: system check found damage (repairing):\n%s%s", what, res.Stdout, res.Stderr)
+		rep := tug(t, u, store, "system", "check", "--repair", "--force")
+		if rep.Code != 0 {
+			t.Fatalf("%s: system check --repair failed: exit %d\n%s%s", what, rep.Code, rep.Stdout, rep.Stderr)
+		}
+		if again := tug(t, u, store, "system", "check"); again.Code != 0 {
+			t.Fatalf("%s: the store is still damaged after --repair:\n%s%s", what, again.Stdout, again.Stderr)
+		}
+	}
+	for _, ref := range keep {
+		if res := tug(t, u, store, "image", "inspect", "-f", "{{.Id}}", ref); res.Code != 0 {
+			t.Fatalf("%s: the image %s, complete before the kill, is gone:\n%s", what, ref, res.Stderr)
+		}
+	}
+}
+
+// SIGKILL at random moments during pull, build, push, run --rm, rm, rmi
+// and load, rootless: the store stays clean (or --repair makes it so
+// without losing a complete image), and the operation then succeeds.
+func TestCrashConsistency(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	rng := rand.New(rand.NewPCG(crashSeed(t), 0))
+	iters := crashIterations()
+	store := pulled(t, u)
+	reg := fixture.NewRegistry(t)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + "\nRUN echo one > /one && sleep 0.2\nCOPY data /data\nRUN cat /data /one > /both\n",
+		"data":       strings.Repeat("x", 1<<20),
+	})
+	archive := filepath.Join(fixture.TempDirFor(t, u), "bb.tar")
+	mustTug(t, u, store, "tag", busybox, "crash/loaded:v1")
+	mustTug(t, u, store, "save", "-o", archive, "crash/loaded:v1")
+	mustTug(t, u, store, "tag", busybox, "keep:me")
+	keep := []string{busybox, "keep:me"}
+
+	ops := []struct {
+		name    string
+		prepare func(i int) // runs before the kill
+		args    func(i int) []string
+		after   func(i int) // must succeed after the kill
+	}{
+		{"pull", func(int) { tug(t, u, store, "rmi", "-f", reg.Ref("crash/bb:latest")) },
+			func(int) []string { return []string{"pull", "-q", reg.Ref("crash/bb:latest")} },
+			func(int) { mustTug(t, u, store, "pull", "-q", reg.Ref("crash/bb:latest")) }},
+		{"build", nil,
+			func(int) []string { return []string{"build", "-q", "--no-cache", "--network", "none", "-t", "crashbuild", ctx} },
+			func(int) { mustTug(t, u, store, "build", "-q", "--network", "none", "-t", "crashbuild", ctx) }},
+		{"push", nil,
+			func(i int) []string { return []string{"push", "-q", busybox, reg.Ref(fmt.Sprintf("crash/push%d:v1", i))} },
+			func(i int) { mustTug(t, u, store, "push", "-q", busybox, reg.Ref(fmt.Sprintf("crash/push%d:v1", i))) }},
+		{"run --rm", nil,
+			func(int) []string { return []string{"run", "--rm", "--network", "none", busybox, "sh", "-c", "echo x > /f; sleep 0.1"} },
+			func(int) { runOut(t, u, store, "--network", "none", busybox, "true") }},
+		{"rm", func(i int) { mustTug(t, u, store, "create", "--name", fmt.Sprintf("crash-rm%d", i), busybox, "true") },
+			func(i int) []string { return []string{"rm", "-f", fmt.Sprintf("crash-rm%d", i)} },
+			func(i int) { tug(t, u, store, "rm", "-f", fmt.Sprintf("crash-rm%d", i)) }},
+		{"rmi", func(i int) { mustTug(t, u, store, "tag", busybox, fmt.Sprintf("crash/rmi:%d", i)) },
+			func(i int) []string { return []string{"rmi", fmt.Sprintf("crash/rmi:%d", i)} },
+			func(i int) { tug(t, u, store, "rmi", fmt.Sprintf("crash/rmi:%d", i)) }},
+		{"load", func(int) { tug(t, u, store, "rmi", "-f", "crash/loaded:v1") },
+			func(int) []string { return []string{"load", "-q", "-i", archive} },
+			func(int) { mustTug(t, u, store, "load", "-q", "-i", archive) }},
+	}
+	mustTug(t, u, store, "push", "-q", busybox, reg.Ref("crash/bb:latest"))
+	for _, op := range ops {
+		t.Run(strings.ReplaceAll(op.name, " ", "_"), func(t *testing.T) {
+			// How long the operation takes here, to kill it within that.
+			if op.prepare != nil {
+				op.prepare(-1)
+			}
+			start := time.Now()
+			tug(t, u, store, op.args(-1)...)
+			full := time.Since(start)
+			for i := 0; i < iters; i++ {
+				if op.prepare != nil {
+					op.prepare(i)
+				}
+				d := time.Duration(rng.Int64N(int64(full) + 1))
+				what := fmt.Sprintf("%s killed after %v (iteration %d)", op.name, d, i)
+				killAfter(t, u, store, d, op.args(i)...)
+				checkClean(t, u, store, keep, what)
+				op.after(i)
+				checkClean(t, u, store, keep, what+", then run again")
+			}
+		})
+	}
+}
