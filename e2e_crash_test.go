@@ -124,13 +124,19 @@ func TestCrashConsistency(t *testing.T) {
 			func(int) []string { return []string{"pull", "-q", reg.Ref("crash/bb:latest")} },
 			func(int) { mustTug(t, u, store, "pull", "-q", reg.Ref("crash/bb:latest")) }},
 		{"build", nil,
-			func(int) []string { return []string{"build", "-q", "--no-cache", "--network", "none", "-t", "crashbuild", ctx} },
+			func(int) []string {
+				return []string{"build", "-q", "--no-cache", "--network", "none", "-t", "crashbuild", ctx}
+			},
 			func(int) { mustTug(t, u, store, "build", "-q", "--network", "none", "-t", "crashbuild", ctx) }},
 		{"push", nil,
-			func(i int) []string { return []string{"push", "-q", busybox, reg.Ref(fmt.Sprintf("crash/push%d:v1", i))} },
+			func(i int) []string {
+				return []string{"push", "-q", busybox, reg.Ref(fmt.Sprintf("crash/push%d:v1", i))}
+			},
 			func(i int) { mustTug(t, u, store, "push", "-q", busybox, reg.Ref(fmt.Sprintf("crash/push%d:v1", i))) }},
 		{"run --rm", nil,
-			func(int) []string { return []string{"run", "--rm", "--network", "none", busybox, "sh", "-c", "echo x > /f; sleep 0.1"} },
+			func(int) []string {
+				return []string{"run", "--rm", "--network", "none", busybox, "sh", "-c", "echo x > /f; sleep 0.1"}
+			},
 			func(int) { runOut(t, u, store, "--network", "none", busybox, "true") }},
 		{"rm", func(i int) { mustTug(t, u, store, "create", "--name", fmt.Sprintf("crash-rm%d", i), busybox, "true") },
 			func(i int) []string { return []string{"rm", "-f", fmt.Sprintf("crash-rm%d", i)} },
