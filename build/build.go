@@ -114,18 +114,11 @@ func Build(ctx context.Context, store *image.Store, o Options) (*Result, error) 
 	if o.Progress == nil {
 		o.Progress = func(Step) {}
 	}
-	res, err := parser.Parse(bytes.NewReader(o.Dockerfile))
+	lex, stages, metaArgs, err := parse(o.DockerfileName, o.Dockerfile)
 	if err != nil {
-		return nil, locate(o.DockerfileName, err)
+		return nil, err
 	}
-	stages, metaArgs, err := instructions.Parse(res.AST, nil)
-	if err != nil {
-		return nil, locate(o.DockerfileName, err)
-	}
-	if len(stages) == 0 {
-		return nil, &ParseError{File: o.DockerfileName, Msg: "no build stage in current context"}
-	}
-	b := &builder{store: store, o: o, lex: shell.NewLex(res.EscapeToken), built: map[int]*stageState{}}
+	b := &builder{store: store, o: o, lex: lex, built: map[int]*stageState{}}
 	b.meta = b.metaArgs(metaArgs)
 
 	target := len(stages) - 1
@@ -166,6 +159,23 @@ func Build(ctx context.Context, store *image.Store, o Options) (*Result, error) 
 		return nil, err
 	}
 	return &Result{Image: img, Names: img.Names}, nil
+}
+
+// parse parses a Dockerfile into its stages and the ARGs before the first
+// FROM; errors are *ParseError.
+func parse(name string, dockerfile []byte) (*shell.Lex, []instructions.Stage, []instructions.ArgCommand, error) {
+	res, err := parser.Parse(bytes.NewReader(dockerfile))
+	if err != nil {
+		return nil, nil, nil, locate(name, err)
+	}
+	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		return nil, nil, nil, locate(name, err)
+	}
+	if len(stages) == 0 {
+		return nil, nil, nil, &ParseError{File: name, Msg: "no build stage in current context"}
+	}
+	return shell.NewLex(res.EscapeToken), stages, metaArgs, nil
 }
 
 // locate turns a parser error into FILE:LINE: message.
@@ -412,26 +422,8 @@ func (st *stageState) setEnv(k, v string) {
 
 // step runs one instruction of stage si.
 func (b *builder) step(ctx context.Context, si, index, total int, st *stageState, cmd instructions.Command) error {
-	if e, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
-		env := st.env()
-		if err := e.Expand(func(word string) (string, error) {
-			out, _, err := b.lex.ProcessWord(word, env)
-			return out, err
-		}); err != nil {
-			return fmt.Errorf("%s: %s: %w", b.o.DockerfileName, cmd.Name(), err)
-		}
-	}
-	if e, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
-		// Heredoc contents: variables only, quotes kept (BuildKit's rule).
-		env := st.env()
-		lex := shell.NewLex('\\')
-		lex.SkipProcessQuotes = true
-		if err := e.ExpandRaw(func(word string) (string, error) {
-			out, _, err := lex.ProcessWord(word, env)
-			return out, err
-		}); err != nil {
-			return fmt.Errorf("%s: %s: %w", b.o.DockerfileName, cmd.Name(), err)
-		}
+	if err := b.expand(st, cmd); err != nil {
+		return err
 	}
 	text := fmt.Sprint(cmd)
 	start := time.Now()
@@ -462,6 +454,33 @@ func (b *builder) step(ctx context.Context, si, index, total int, st *stageState
 		return err
 	}
 	b.o.Progress(Step{Stage: si, Index: index, Total: total, Text: text, Cached: cached, Done: true, Elapsed: time.Since(start)})
+	return nil
+}
+
+// expand expands the variables in cmd's words with the stage's ARGs and
+// ENV at this point.
+func (b *builder) expand(st *stageState, cmd instructions.Command) error {
+	if e, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
+		env := st.env()
+		if err := e.Expand(func(word string) (string, error) {
+			out, _, err := b.lex.ProcessWord(word, env)
+			return out, err
+		}); err != nil {
+			return fmt.Errorf("%s: %s: %w", b.o.DockerfileName, cmd.Name(), err)
+		}
+	}
+	if e, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
+		// Heredoc contents: variables only, quotes kept (BuildKit's rule).
+		env := st.env()
+		lex := shell.NewLex('\\')
+		lex.SkipProcessQuotes = true
+		if err := e.ExpandRaw(func(word string) (string, error) {
+			out, _, err := lex.ProcessWord(word, env)
+			return out, err
+		}); err != nil {
+			return fmt.Errorf("%s: %s: %w", b.o.DockerfileName, cmd.Name(), err)
+		}
+	}
 	return nil
 }
 
@@ -659,6 +678,11 @@ func (b *builder) useCache(st *stageState, key string) bool {
 // its --mount mounts; the mount points the runtime had to create are
 // removed before the layer is taken, so no mount leaves a trace in it.
 func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCommand) (bool, error) {
+	if instructions.GetSecurity(c) == instructions.SecurityInsecure {
+		// BuildKit's entitlement check (CVE-2024-23653 was its bypass):
+		// tug grants a step no privilege beyond the default.
+		return false, fmt.Errorf("%s: RUN --security=insecure is not allowed: tug runs every build step with the default capabilities and seccomp filter", b.o.DockerfileName)
+	}
 	mounts := instructions.GetMounts(c)
 	args := b.commandLine(st, c.ShellDependantCmdLine)
 	// A heredoc script with #! is written to a file and executed, as
