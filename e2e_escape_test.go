@@ -5,6 +5,7 @@ package main_test
 import (
 	"archive/tar"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,5 +95,31 @@ func TestBuildEscapes(t *testing.T) {
 				t.Fatalf("the host file changed: %q", b)
 			}
 		})
+	}
+}
+
+// A setuid-root binary gains nothing under no_new_privs (tug sets it for
+// every container unless --privileged): run as uid 1000 it stays 1000.
+func TestSetuidUnderNoNewPrivs(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + "\nCOPY probe /probe\nRUN chmod 4755 /probe\n",
+	})
+	src := filepath.Join(t.TempDir(), "main.go")
+	os.WriteFile(src, []byte("package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() { fmt.Println(os.Geteuid()) }\n"), 0o644)
+	build := exec.Command("go", "build", "-o", filepath.Join(ctx, "probe"), src)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the probe: %v\n%s", err, out)
+	}
+	fixture.MustRun(t, fixture.Root(), "chown", "-R", u.Name, ctx)
+	mustTug(t, u, store, "build", "-q", "-t", "suid", "--network", "none", ctx)
+	if got := runOut(t, u, store, "--network", "none", "-u", "1000", "suid", "/probe"); got != "1000" {
+		t.Fatalf("a setuid-root binary run as 1000 has euid %s under no_new_privs", got)
+	}
+	// The check can fail: without no_new_privs the same binary is root.
+	if got := runOut(t, u, store, "--network", "none", "--privileged", "-u", "1000", "suid", "/probe"); got != "0" {
+		t.Fatalf("with --privileged (no no_new_privs) the setuid binary has euid %s, want 0", got)
 	}
 }
