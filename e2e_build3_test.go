@@ -127,3 +127,30 @@ func TestBuildContextFromStdin(t *testing.T) {
 		t.Fatalf("the image from a bare Dockerfile printed %q", got)
 	}
 }
+
+// build --output writes the final stage's files: a directory
+// (type=local), a tar file (type=tar), or a tar on stdout (-), rootless.
+func TestBuildOutput(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + " AS b\nRUN mkdir -p /out/sub && echo built > /out/result.txt && ln -s result.txt /out/link\nFROM scratch\nCOPY --from=b /out/ /\n",
+	})
+	dest := fixture.TempDirFor(t, u)
+	mustTug(t, u, store, "build", "-q", "--network", "none", "-o", "type=local,dest="+dest+"/dir", ctx)
+	got := fixture.MustRun(t, u, "sh", "-c", "cd "+dest+"/dir && find . | sort && cat result.txt && readlink link && stat -c %U result.txt").Stdout
+	if got != ".\n./link\n./result.txt\n./sub\nbuilt\nresult.txt\n"+u.Name+"\n" {
+		t.Fatalf("--output type=local wrote:\n%s", got)
+	}
+	mustTug(t, u, store, "build", "-q", "--network", "none", "-o", "type=tar,dest="+dest+"/out.tar", ctx)
+	if got := fixture.MustRun(t, u, "tar", "-tf", dest+"/out.tar").Stdout; !strings.Contains(got, "result.txt") || !strings.Contains(got, "sub/") {
+		t.Fatalf("--output type=tar holds:\n%s", got)
+	}
+	res := mustTug(t, u, store, "build", "-q", "--network", "none", "-o", "-", ctx)
+	if !strings.Contains(res.Stdout, "built\n") || strings.Contains(res.Stdout, "sha256:") {
+		t.Fatalf("--output - wrote %d bytes to stdout, not the archive alone", len(res.Stdout))
+	}
+	if res := tug(t, u, store, "build", "-q", "-o", "type=oci,dest=x", ctx); res.Code == 0 || !strings.Contains(res.Stderr, "--output") {
+		t.Fatalf("--output type=oci: exit %d, stderr %q", res.Code, res.Stderr)
+	}
+}

@@ -35,6 +35,7 @@ type BuildCmd struct {
 	Timestamp *int64   `help:"Set every time in the image to this Unix time, for reproducible images (default: $SOURCE_DATE_EPOCH)."`
 	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Type of progress output: auto, plain, tty, quiet."`
 	TLSVerify bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling base images."`
+	Output    string   `short:"o" help:"Also write the result's files: type=local,dest=DIR, type=tar,dest=FILE, a directory, or - (a tar archive on stdout)." placeholder:"type=local,dest=DIR"`
 	Context   string   `arg:"" name:"PATH" help:"Build context directory, or - for a tar archive (or a Dockerfile alone) on stdin."`
 }
 
@@ -139,9 +140,21 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 		t := time.Unix(*ts, 0).UTC()
 		o.Timestamp = &t
 	}
+	exp, err := parseOutput(c.Output)
+	if err != nil {
+		return err
+	}
 	res, err := build.Build(ctx, store, o)
 	if err != nil {
 		return err
+	}
+	if exp != nil {
+		if err := exp.export(store, res.Image, env.Stdout); err != nil {
+			return err
+		}
+		if exp.dest == "-" {
+			return nil // stdout carries the archive
+		}
 	}
 	id := "sha256:" + res.Image.ID
 	if c.IIDFile != "" {
