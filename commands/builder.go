@@ -14,6 +14,7 @@ import (
 
 // BuilderCmd is `tug builder`.
 type BuilderCmd struct {
+	Build BuildCmd        `cmd:"" help:"Build an image from a Dockerfile."`
 	Prune BuilderPruneCmd `cmd:"" help:"Remove build cache."`
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/term"
 
 	"github.com/tugcli/tug/image"
@@ -73,6 +74,7 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 	if err != nil {
 		return nil, err
 	}
+	logrus.Debugf("storage driver: %s; decided by %s", s.Driver(), s.Driver().Source)
 	e.store = s
 	return s, nil
 }

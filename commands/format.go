@@ -5,44 +5,113 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"text/template"
 	"unicode"
 )
 
-// templateFuncs are Docker's template functions (docker/cli templates).
+// templateFuncs are Docker's template functions (docker/cli templates),
+// with Docker's semantics: title capitalises every word, pad leaves an
+// empty string empty, join takes any slice (and a map's values, sorted).
 var templateFuncs = template.FuncMap{
-	"json": func(v any) (string, error) {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(v); err != nil {
-			return "", err
+	"json":     toJSON,
+	"join":     join,
+	"split":    strings.Split,
+	"lower":    strings.ToLower,
+	"upper":    strings.ToUpper,
+	"title":    title,
+	"truncate": truncate,
+	"pad":      pad,
+	"println":  fmt.Sprintln,
+}
+
+// headerFuncs replace templateFuncs when a table's header row is rendered,
+// as Docker's HeaderFunctions do: a column title stays whole, whatever the
+// row template does to the value. pad is kept, so that the header lines up.
+var headerFuncs = template.FuncMap{
+	"json":     func(v string) string { return v },
+	"split":    func(v, _ string) string { return v },
+	"join":     func(v, _ string) string { return v },
+	"title":    func(v string) string { return v },
+	"lower":    func(v string) string { return v },
+	"upper":    func(v string) string { return v },
+	"truncate": func(v string, _ int) string { return v },
+}
+
+func toJSON(v any) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(b.String()), nil
+}
+
+// join joins a slice's elements (fmt.Sprint of each) with sep; a map's
+// values are sorted first, as Docker does.
+func join(elems any, sep string) (string, error) {
+	switch v := elems.(type) {
+	case nil:
+		return "", nil
+	case []string:
+		return strings.Join(v, sep), nil
+	}
+	rv := reflect.ValueOf(elems)
+	switch rv.Kind() {
+	case reflect.Array, reflect.Slice:
+		out := make([]string, rv.Len())
+		for i := range out {
+			out[i] = fmt.Sprint(rv.Index(i).Interface())
 		}
-		return strings.TrimSpace(b.String()), nil
-	},
-	"join":  strings.Join,
-	"split": strings.Split,
-	"lower": strings.ToLower,
-	"upper": strings.ToUpper,
-	"title": func(s string) string {
-		r := []rune(s)
-		if len(r) > 0 {
-			r[0] = unicode.ToUpper(r[0])
+		return strings.Join(out, sep), nil
+	case reflect.Map:
+		out := make([]string, 0, rv.Len())
+		for _, k := range rv.MapKeys() {
+			out = append(out, fmt.Sprint(rv.MapIndex(k).Interface()))
 		}
-		return string(r)
-	},
-	"truncate": func(s string, n int) string {
-		if r := []rune(s); len(r) > n {
-			return string(r[:n])
+		sort.Strings(out)
+		return strings.Join(out, sep), nil
+	}
+	return "", fmt.Errorf("join: expected a slice, got %T", elems)
+}
+
+// title upper-cases the first letter of every word, as strings.Title
+// (Docker's "title") does.
+func title(s string) string {
+	var b strings.Builder
+	prev := ' '
+	for _, r := range s {
+		if !isWordRune(prev) {
+			r = unicode.ToTitle(r)
 		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
+}
+
+func isWordRune(r rune) bool {
+	return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
+}
+
+// truncate keeps the first n characters of s.
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n && n >= 0 {
+		return string(r[:n])
+	}
+	return s
+}
+
+// pad surrounds s with spaces; an empty s stays empty (Docker's padWithSpace).
+func pad(s string, before, after int) string {
+	if s == "" {
 		return s
-	},
-	"pad": func(s string, before, after int) string {
-		return strings.Repeat(" ", before) + s + strings.Repeat(" ", after)
-	},
-	"println": fmt.Sprintln,
+	}
+	return strings.Repeat(" ", before) + s + strings.Repeat(" ", after)
 }
 
 // Formatter writes rows with a Go template, Docker style: a format that
@@ -62,10 +131,12 @@ func NewFormatter(w io.Writer, format string, headers map[string]string) (*Forma
 	f := &Formatter{w: w, headers: headers}
 	if rest, ok := strings.CutPrefix(format, "table"); ok {
 		f.table = true
-		format = strings.TrimSpace(rest)
+		format = rest
 		f.tw = tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
 		f.w = f.tw
 	}
+	// Docker trims spaces, but keeps other white space (a trailing \n).
+	format = strings.Trim(format, " ")
 	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
 	t, err := template.New("format").Funcs(templateFuncs).Parse(format)
 	if err != nil {
@@ -95,7 +166,9 @@ func (f *Formatter) Write(v any) error {
 			return fmt.Errorf("template: %w", err)
 		}
 		b.Reset()
-		if err2 := f.tmpl.Execute(&b, generic); err2 != nil {
+		// As Docker's fallback: a key the JSON lacks is an error, not
+		// "<no value>".
+		if err2 := f.tmpl.Option("missingkey=error").Execute(&b, generic); err2 != nil {
 			return fmt.Errorf("template: %w", err)
 		}
 	}
@@ -115,7 +188,7 @@ func (f *Formatter) header() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t = t.Option("missingkey=zero")
+	t = t.Funcs(headerFuncs).Option("missingkey=zero")
 	if err := t.Execute(&b, m); err != nil {
 		return "", nil
 	}
@@ -148,12 +221,44 @@ func asJSONValue(v any) (any, error) {
 
 // writeObjects prints objects as Docker's inspect commands do: one line per
 // object through format when it is set, else an indented JSON array.
+// "json" prints the array on one line, as docker inspect --format json
+// does. A template that does not parse exits 64, as Docker's inspect.
 func writeObjects(w io.Writer, format string, objs []any) error {
-	if format == "" {
+	if format == "" || format == "json" {
 		if objs == nil {
 			objs = []any{}
 		}
 		b, err := json.MarshalIndent(objs, "", "    ")
+		if format == "json" {
+			b, err = json.Marshal(objs)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	f, err := NewFormatter(w, format, nil)
+	if err != nil {
+		return &ExitError{Code: 64, Err: err}
+	}
+	for _, o := range objs {
+		if err := f.Write(o); err != nil {
+			return err
+		}
+	}
+	return f.Flush()
+}
+
+// writeObject prints one object as docker version and docker info do:
+// through format when it is set ("json" is {{json .}}), else as indented
+// JSON.
+func writeObject(w io.Writer, format string, obj any) error {
+	if format == "json" {
+		format = "{{json .}}"
+	}
+	if format == "" {
+		b, err := json.MarshalIndent(obj, "", "    ")
 		if err != nil {
 			return err
 		}
@@ -164,24 +269,22 @@ func writeObjects(w io.Writer, format string, objs []any) error {
 	if err != nil {
 		return err
 	}
-	for _, o := range objs {
-		if err := f.Write(o); err != nil {
-			return err
-		}
+	if err := f.Write(obj); err != nil {
+		return err
 	}
 	return f.Flush()
 }
 
 // listFormatter is the Formatter of a listing command, with Docker's
 // choices: -q prints quietTmpl, "json" one JSON object per row, an empty
-// format the default table.
+// format or a bare "table" the default table.
 func listFormatter(w io.Writer, format string, quiet bool, quietTmpl, table string, headers map[string]string) (*Formatter, error) {
 	switch {
 	case quiet:
 		format = quietTmpl
 	case format == "json":
 		format = "{{json .}}"
-	case format == "":
+	case format == "" || strings.TrimSpace(format) == "table":
 		format = table
 	}
 	return NewFormatter(w, format, headers)

@@ -63,9 +63,9 @@ func (c *ImagesCmd) Run(ctx context.Context, env *Env) error {
 		return nil
 	case format == "json":
 		format = "{{json .}}"
-	case format == "" && c.Digests:
+	case (format == "" || format == "table") && c.Digests:
 		format = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-	case format == "":
+	case format == "" || format == "table":
 		format = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 	}
 	f, err := NewFormatter(env.Stdout, format, imageHeaders)

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -24,20 +25,38 @@ type infoReport struct {
 	CgroupVersion string
 	Store         image.StoreInfo
 	Helpers       []rt.Helper
+	// Host is what the host offers tug; Checks say what each part of it
+	// means, one line each.
+	Host   *rt.HostCheck
+	Checks []rt.Finding
 }
 
 // Run reports the store and what this host offers tug.
 func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
+	host := hostCheck()
 	store, err := env.Store(ctx)
+	if ee := (*ExitError)(nil); errors.As(err, &ee) && ee.Err == nil {
+		// The namespace child printed the report.
+		return err
+	}
 	if err != nil {
+		// Without a store, the host section says why.
+		r := infoReport{Version: Version, Rootless: rt.NeedsUserNamespace() || rt.InUserNamespace(), CgroupVersion: rt.CgroupVersion(), Helpers: rt.Helpers(), Host: host}
+		r.Checks = hostFindings(host, r.Rootless, nil, err)
+		if c.Format != "" {
+			writeObject(env.Stdout, c.Format, r)
+		} else {
+			writeHost(env.Stdout, host, r.Checks)
+		}
 		return err
 	}
 	si, err := store.Info()
 	if err != nil {
 		return err
 	}
-	r := infoReport{Version: Version, Store: si, CgroupVersion: rt.CgroupVersion(), Helpers: rt.Helpers()}
+	r := infoReport{Version: Version, Store: si, CgroupVersion: rt.CgroupVersion(), Helpers: rt.Helpers(), Host: host}
 	r.Rootless = rt.InUserNamespace()
+	r.Checks = hostFindings(host, r.Rootless, &si, nil)
 	uids, gids, err := rt.HostIDMaps()
 	if err != nil {
 		return fmt.Errorf("reading id maps: %w", err)
@@ -47,12 +66,12 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 	case !r.Rootless:
 		r.IDMapping = "none (running as root)"
 	case rt.SingleIDMapping():
-		r.IDMapping = "single-id: only your own id is mapped; chown in images and RUN steps is ignored and files are owned by you"
+		r.IDMapping = "single-id: only your own id is mapped; files of pulled images are owned by you, and chown to another id in a RUN step fails"
 	default:
 		r.IDMapping = "subordinate ids from /etc/subuid and /etc/subgid"
 	}
 	if c.Format != "" {
-		return writeObjects(env.Stdout, c.Format, []any{r})
+		return writeObject(env.Stdout, c.Format, r)
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "Client: tug %s\n", r.Version)
@@ -64,6 +83,7 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 	fmt.Fprintf(w, "  UID map:       %s\n", r.UIDMap)
 	fmt.Fprintf(w, "  GID map:       %s\n", r.GIDMap)
 	fmt.Fprintf(w, " Cgroup version: %s\n", r.CgroupVersion)
+	writeHost(w, r.Host, r.Checks)
 	fmt.Fprintf(w, "Store:\n")
 	fmt.Fprintf(w, " Graph root:     %s\n", si.GraphRoot)
 	fmt.Fprintf(w, " Run root:       %s\n", si.RunRoot)

@@ -64,6 +64,9 @@ type CLI struct {
 	Volume    VolumeCmd    `cmd:"" help:"Manage volumes."`
 	System    SystemCmd    `cmd:"" help:"Manage tug: disk usage, pruning, store checks."`
 	Version   VersionCmd   `cmd:"" help:"Show the tug version information."`
+
+	Completion CompletionCmd `cmd:"" help:"Print the shell completion script for bash, zsh or fish."`
+	Complete   CompleteCmd   `cmd:"" name:"__complete" hidden:"" passthrough:"" help:"Print completions for a command line (used by the completion scripts)."`
 }
 
 // ExitError carries an exit code; a nil Err exits without a message (the
@@ -102,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+		kong.Help(printHelp),
 		kong.BindFor[context.Context](ctx),
 		kong.Bind(env),
 	)
@@ -121,10 +125,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				panic(r)
 			}
 		}()
-		kctx, err := parser.Parse(args)
+		kctx, err := parseArgs(parser, args)
 		if err != nil {
 			// Docker exits 125 on usage errors; kong would exit 80.
-			fmt.Fprintf(stderr, "Error: %v\nSee 'tug --help'.\n", err)
+			fmt.Fprintf(stderr, "Error: %v\n%s\n", err, usageHint(err))
 			return 125, true
 		}
 		env.Globals = &cli.Globals

@@ -472,7 +472,7 @@ func logTime(flag, s string, now time.Time) (time.Time, error) {
 // StopCmd is `tug stop`.
 type StopCmd struct {
 	Signal     string   `short:"s" help:"Signal to send to the container (default: its stop signal, SIGTERM unless the image or --stop-signal says otherwise)."`
-	Time       *int     `short:"t" help:"Seconds to wait before killing the container (default: its --stop-timeout, else 10)."`
+	Time       *int     `short:"t" name:"timeout" aliases:"time" help:"Seconds to wait before killing the container (default: its --stop-timeout, else 10)."`
 	Containers []string `arg:"" name:"CONTAINER"`
 }
 
@@ -790,7 +790,7 @@ func (c *StartCmd) Run(ctx context.Context, env *Env) error {
 
 // RestartCmd is `tug restart`.
 type RestartCmd struct {
-	Time       int      `short:"t" default:"10" help:"Seconds to wait before killing the container."`
+	Time       int      `short:"t" name:"timeout" aliases:"time" default:"10" help:"Seconds to wait before killing the container."`
 	Containers []string `arg:"" name:"CONTAINER"`
 }
 

@@ -159,6 +159,17 @@ type ContainerCmd struct {
 	Run     RunCmd              `cmd:"" help:"Create and run a new container from an image."`
 	Prune   ContainerPruneCmd   `cmd:"" help:"Remove all stopped containers."`
 	Inspect ContainerInspectCmd `cmd:"" help:"Display detailed information on one or more containers."`
+	Create  CreateCmd           `cmd:"" help:"Create a new container without starting it."`
+	Start   StartCmd            `cmd:"" help:"Start one or more stopped containers."`
+	Stop    StopCmd             `cmd:"" help:"Stop one or more running containers."`
+	Restart RestartCmd          `cmd:"" help:"Restart one or more containers."`
+	Kill    KillCmd             `cmd:"" help:"Kill one or more running containers."`
+	Exec    ExecCmd             `cmd:"" help:"Execute a command in a running container."`
+	Logs    LogsCmd             `cmd:"" help:"Fetch the logs of a container."`
+	Port    PortCmd             `cmd:"" help:"List port mappings or a specific mapping for the container."`
+	Rename  RenameCmd           `cmd:"" help:"Rename a container."`
+	Wait    WaitCmd             `cmd:"" help:"Block until one or more containers stop, then print their exit codes."`
+	Cp      CpCmd               `cmd:"" help:"Copy files/folders between a container and the local filesystem."`
 }
 
 // ContainerPruneCmd is `tug container prune`.

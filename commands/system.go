@@ -20,7 +20,9 @@ type SystemCmd struct {
 }
 
 // SystemDfCmd is `tug system df`.
-type SystemDfCmd struct{}
+type SystemDfCmd struct {
+	Format string `help:"Format output using a Go template, or 'table TEMPLATE', or 'json'." placeholder:"STRING"`
+}
 
 // Run prints Docker's df table.
 func (c *SystemDfCmd) Run(ctx context.Context, env *Env) error {
@@ -32,7 +34,7 @@ func (c *SystemDfCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	f, err := NewFormatter(env.Stdout, "table {{.Type}}\t{{.Total}}\t{{.Active}}\t{{.Size}}", map[string]string{
+	f, err := listFormatter(env.Stdout, c.Format, false, "", "table {{.Type}}\t{{.Total}}\t{{.Active}}\t{{.Size}}", map[string]string{
 		"Type": "TYPE", "Total": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
 	})
 	if err != nil {

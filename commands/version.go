@@ -42,7 +42,7 @@ func (c *VersionCmd) Run(ctx context.Context, env *Env) error {
 		}
 	}
 	if c.Format != "" {
-		return writeObjects(env.Stdout, c.Format, []any{v})
+		return writeObject(env.Stdout, c.Format, v)
 	}
 	fmt.Fprintf(env.Stdout, "Client: tug\n Version:    %s\n Go version: %s\n Git commit: %s\n OS/Arch:    %s/%s\n",
 		v.Client.Version, v.Client.GoVersion, v.Client.GitCommit, v.Client.Os, v.Client.Arch)

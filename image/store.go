@@ -29,7 +29,8 @@ type Options struct {
 
 // Store is the local image store.
 type Store struct {
-	s storage.Store
+	s      storage.Store
+	driver DriverChoice
 }
 
 // Open opens the store. For an unprivileged user it must run inside tug's
@@ -67,11 +68,18 @@ func Open(o Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	choice, record := chooseDriver(&opts, o.Driver, hostProbe)
 	s, err := getStore(opts)
 	if err != nil {
 		return nil, fmt.Errorf("opening image store %s (driver %q): %w", opts.GraphRoot, opts.GraphDriverName, rewrite(err))
 	}
-	return &Store{s: s}, nil
+	if record {
+		if err := writeDriverRecord(opts.GraphRoot, choice); err != nil {
+			s.Shutdown(false)
+			return nil, err
+		}
+	}
+	return &Store{s: s, driver: choice}, nil
 }
 
 // getStore calls storage.GetStore, turning its panics (it panics when a
@@ -158,6 +166,7 @@ type StoreInfo struct {
 	GraphRoot    string
 	RunRoot      string
 	Driver       string
+	DriverChoice DriverChoice
 	DriverStatus [][2]string
 	Images       int
 	Containers   int
@@ -165,7 +174,7 @@ type StoreInfo struct {
 
 // Info reports where the store is and how it is kept.
 func (s *Store) Info() (StoreInfo, error) {
-	info := StoreInfo{GraphRoot: s.s.GraphRoot(), RunRoot: s.s.RunRoot(), Driver: s.s.GraphDriverName()}
+	info := StoreInfo{GraphRoot: s.s.GraphRoot(), RunRoot: s.s.RunRoot(), Driver: s.s.GraphDriverName(), DriverChoice: s.driver}
 	st, err := s.s.Status()
 	if err != nil {
 		return info, fmt.Errorf("reading storage driver status: %w", err)

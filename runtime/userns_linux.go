@@ -148,6 +148,12 @@ func PlanUserNamespace() (*UserNamespace, error) {
 		ns.Warning = fmt.Sprintf("%s not found: using single-id mapping (every file in an image is owned by you, chown is ignored); install the 'uidmap' package to map subordinate ids", strings.Join(missing, " and "))
 		return ns, nil
 	}
+	for _, helper := range []string{ns.newuidmap, ns.newgidmap} {
+		if p := idMapHelperProblem(helper); p != "" {
+			ns.Warning = p + ": using single-id mapping (every file in an image is owned by you, chown is ignored)"
+			return ns, nil
+		}
+	}
 	sub, err := idtools.NewIDMappings(ns.User, ns.User)
 	if err != nil {
 		ns.Warning = fmt.Sprintf("no subordinate ids for user %s in /etc/subuid and /etc/subgid: using single-id mapping (every file in an image is owned by you, chown is ignored); to map more ids run 'sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s'", ns.User, ns.User)
@@ -209,7 +215,7 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 	stdruntime.LockOSThread()
 	defer stdruntime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("creating a namespace for tug: %w (are unprivileged user namespaces allowed? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)", err)
+		return 0, fmt.Errorf("creating a namespace for tug: %w%s", err, userNamespaceHint(cmd.SysProcAttr.Cloneflags, err))
 	}
 	if err := started(cmd.Process.Pid); err != nil {
 		_ = cmd.Process.Kill()
