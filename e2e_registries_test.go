@@ -198,3 +198,41 @@ func TestPullPlatformMissing(t *testing.T) {
 		t.Fatalf("pull of a missing platform: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
+
+// A mirror that serves the manifest but not a blob (a half-filled cache):
+// tug goes on to the registry itself, and the pull succeeds.
+func TestRegistriesMirrorBlobFallback(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	origin := fixture.NewRegistry(t)
+	behind := fixture.NewRegistry(t)
+	img, err := fixture.BusyboxImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*fixture.Registry{origin, behind} {
+		if _, err := fixture.Push(img, r.Ref("team/app:1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mirror := fixture.NewProxy(t, behind.Addr, fixture.Rule{Method: "GET", Path: `/blobs/sha256:`, Fault: fixture.FaultStatus, Status: 404})
+	u = withRegistriesConf(t, u, `
+[[registry]]
+location = "`+origin.Addr+`"
+[[registry.mirror]]
+location = "`+mirror.Addr+`"
+`)
+	store := isolated(t, u)
+	res := mustTug(t, u, store, "pull", origin.Ref("team/app:1"))
+	if lastLine(res.Stdout) != bbID {
+		t.Fatalf("pull printed %q, want %s\n%s", res.Stdout, bbID, res.Stderr)
+	}
+	if mirror.Injected(0) == 0 {
+		t.Fatal("the mirror was never asked for a blob: the test tests nothing")
+	}
+	if !strings.Contains(origin.Log(), "/v2/team/app/blobs/sha256:") {
+		t.Fatalf("the registry itself served no blob after the mirror failed:\n%s", origin.Log())
+	}
+	if got := runOut(t, u, store, "--network", "none", origin.Ref("team/app:1"), "echo", "ok"); got != "ok" {
+		t.Fatalf("the image runs: %q", got)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"go.podman.io/storage"
 	"golang.org/x/sync/errgroup"
 
+	gname "github.com/google/go-containerregistry/pkg/name"
 	"github.com/tugcli/tug/remote"
 )
 
@@ -86,6 +87,23 @@ func (s *Store) Pull(ctx context.Context, refStr string, o PullOptions) (*PullRe
 	if err != nil {
 		return nil, err
 	}
+	for {
+		result, err := s.pullResolved(ctx, ref, refStr, res, o, progress)
+		if err == nil || !res.Mirror || ctx.Err() != nil {
+			return result, err
+		}
+		// A mirror that served the manifest but not a blob: on to the next
+		// mirror, or the registry itself, as registries.conf says.
+		next, rerr := client.ResolveFrom(ctx, ref, res.Next)
+		if rerr != nil {
+			return nil, fmt.Errorf("%w; then: %w", err, rerr)
+		}
+		res = next
+	}
+}
+
+// pullResolved stores the image res resolved to.
+func (s *Store) pullResolved(ctx context.Context, ref gname.Reference, refStr string, res *remote.Resolved, o PullOptions, progress func(PullEvent)) (*PullResult, error) {
 	name := remote.Canonical(ref)
 	result := &PullResult{Name: name, Digest: res.ManifestDigest.String()}
 	if res.IndexDigest != nil {

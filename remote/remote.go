@@ -97,6 +97,10 @@ type Resolved struct {
 	// IndexDigest and RawIndex are set when Ref named an image index.
 	IndexDigest *v1.Hash
 	RawIndex    []byte
+	// Mirror says a mirror served it, and Next is where ResolveFrom goes
+	// on when that mirror then fails to serve a blob.
+	Mirror bool
+	Next   int
 }
 
 // Client reaches registries with one set of options.
@@ -226,12 +230,21 @@ func (c *Client) checkBlocked(ref name.Reference) error {
 // first that answers serves the manifest and the blobs. The result's Ref
 // is ref, whichever served it.
 func (c *Client) Resolve(ctx context.Context, ref name.Reference) (*Resolved, error) {
+	return c.ResolveFrom(ctx, ref, 0)
+}
+
+// ResolveFrom is Resolve starting at the from'th place to try (a
+// previous result's Next, after its mirror failed to serve a blob).
+func (c *Client) ResolveFrom(ctx context.Context, ref name.Reference, from int) (*Resolved, error) {
 	if err := c.checkBlocked(ref); err != nil {
 		return nil, err
 	}
 	eps := c.regs.Find(repoName(ref)).Endpoints(Canonical(ref))
 	var errs []error
-	for _, ep := range eps {
+	for i, ep := range eps {
+		if i < from {
+			continue
+		}
 		epRef, err := c.parse(ep.Ref)
 		if err != nil {
 			errs = append(errs, err)
@@ -239,7 +252,7 @@ func (c *Client) Resolve(ctx context.Context, ref name.Reference) (*Resolved, er
 		}
 		res, err := c.resolve(ctx, epRef)
 		if err == nil {
-			res.Ref = ref
+			res.Ref, res.Mirror, res.Next = ref, ep.Mirror, i+1
 			return res, nil
 		}
 		if ctx.Err() != nil {
