@@ -154,3 +154,35 @@ func TestBuildOutput(t *testing.T) {
 		t.Fatalf("--output type=oci: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }
+
+// Independent stages build side by side: each of two stages waits (in a
+// shared cache mount) for the other's mark, which only works when both
+// run at once; built one after the other, the first would give up.
+func TestBuildParallelStages(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	wait := func(mine, other string) string {
+		return "RUN --mount=type=cache,target=/c,id=rendezvous sh -c 'touch /c/" + mine + "; for i in $(seq 100); do [ -e /c/" + other + " ] && echo met > /" + mine + " && exit 0; sleep 0.1; done; exit 1'\n"
+	}
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + " AS a\n" + wait("a", "b") +
+			"FROM " + busybox + " AS b\n" + wait("b", "a") +
+			"FROM " + busybox + "\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCMD cat /a /b\n",
+	})
+	mustTug(t, u, store, "build", "-q", "--network", "none", "-t", "par", ctx)
+	if got := runOut(t, u, store, "--network", "none", "par"); got != "met\nmet" {
+		t.Fatalf("the image holds %q", got)
+	}
+	// A failing stage stops the build with its error, and nothing is left
+	// running.
+	ctx = buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + " AS slow\nRUN sleep 4109\nFROM " + busybox + " AS bad\nRUN exit 3\nFROM " + busybox + "\nCOPY --from=slow /etc/hostname /x\nCOPY --from=bad /etc/hostname /y\n",
+	})
+	res := tug(t, u, store, "build", "-q", "--network", "none", ctx)
+	if res.Code == 0 || !strings.Contains(res.Stderr, "exit 3") {
+		t.Fatalf("a build with a failing stage: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if processRunning("sleep\x004109\x00") {
+		t.Fatal("the other stage's step outlived the failed build")
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -118,7 +119,7 @@ func Build(ctx context.Context, store *image.Store, o Options) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{store: store, o: o, lex: lex, built: map[int]*stageState{}}
+	b := &builder{store: store, o: o, lex: lex, runs: map[int]*stageRun{}}
 	b.meta = b.metaArgs(metaArgs)
 
 	target := len(stages) - 1
@@ -134,8 +135,29 @@ func Build(ctx context.Context, store *image.Store, o Options) (*Result, error) 
 		}
 	}
 	b.stages = stages[:target+1]
+	// The stages the target needs start at once, side by side; the first
+	// failure cancels the rest, and none is left running on return.
+	ctx, cancel := context.WithCancel(ctx)
+	defer b.wg.Wait()
+	defer cancel()
+	for _, j := range b.dependencies(target) {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if _, err := b.stage(ctx, j); err != nil {
+				b.fail(err)
+				cancel()
+			}
+		}()
+	}
 	st, err := b.stage(ctx, target)
 	if err != nil {
+		// Report the failure that stopped the build, not the
+		// cancellation it caused elsewhere.
+		b.fail(err)
+		b.mu.Lock()
+		err = b.firstErr
+		b.mu.Unlock()
 		return nil, err
 	}
 	cfg := st.cfg
@@ -201,8 +223,29 @@ type builder struct {
 	o      Options
 	lex    *shell.Lex
 	stages []instructions.Stage
-	built  map[int]*stageState
 	meta   map[string]string
+
+	mu       sync.Mutex
+	runs     map[int]*stageRun // each stage is built once, by whoever asks first
+	wg       sync.WaitGroup    // stages started ahead, in parallel
+	firstErr error             // the first failure other than a cancellation
+}
+
+// fail records err as the build's failure unless one came first; a
+// cancellation counts only when nothing else failed.
+func (b *builder) fail(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.firstErr == nil || (errors.Is(b.firstErr, context.Canceled) && !errors.Is(err, context.Canceled)) {
+		b.firstErr = err
+	}
+}
+
+// stageRun is one stage's build, which later askers wait for.
+type stageRun struct {
+	done chan struct{}
+	st   *stageState
+	err  error
 }
 
 func (b *builder) now() time.Time {
@@ -253,11 +296,73 @@ func (m mapEnv) Keys() []string {
 	return out
 }
 
-// stage builds stage i (and, first, what it depends on), once.
+// stage builds stage i (and, first, what it depends on), once: a second
+// caller waits for the first one's result.
 func (b *builder) stage(ctx context.Context, i int) (*stageState, error) {
-	if st, ok := b.built[i]; ok {
-		return st, nil
+	b.mu.Lock()
+	if r, ok := b.runs[i]; ok {
+		b.mu.Unlock()
+		select {
+		case <-r.done:
+			return r.st, r.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
+	r := &stageRun{done: make(chan struct{})}
+	b.runs[i] = r
+	b.mu.Unlock()
+	r.st, r.err = b.buildStage(ctx, i)
+	close(r.done)
+	return r.st, r.err
+}
+
+// dependencies are the earlier stages stage i needs, directly or not:
+// its FROM, COPY --from and RUN --mount from= that name a stage.
+func (b *builder) dependencies(i int) []int {
+	seen := map[int]bool{}
+	var visit func(int)
+	visit = func(i int) {
+		s := b.stages[i]
+		var refs []string
+		if base, _, err := b.lex.ProcessWord(s.BaseName, mapEnv(b.meta)); err == nil {
+			refs = append(refs, base)
+		}
+		for _, cmd := range s.Commands {
+			switch c := cmd.(type) {
+			case *instructions.CopyCommand:
+				refs = append(refs, c.From)
+			case *instructions.RunCommand:
+				for _, m := range instructions.GetMounts(c) {
+					refs = append(refs, m.From)
+				}
+			}
+		}
+		for _, ref := range refs {
+			if ref == "" {
+				continue
+			}
+			for j := 0; j < i; j++ {
+				if (b.stages[j].Name != "" && strings.EqualFold(b.stages[j].Name, ref)) || strconv.Itoa(j) == ref {
+					if !seen[j] {
+						seen[j] = true
+						visit(j)
+					}
+				}
+			}
+		}
+	}
+	visit(i)
+	out := make([]int, 0, len(seen))
+	for j := range seen {
+		out = append(out, j)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// buildStage builds stage i.
+func (b *builder) buildStage(ctx context.Context, i int) (*stageState, error) {
 	s := b.stages[i]
 	base, _, err := b.lex.ProcessWord(s.BaseName, mapEnv(b.meta))
 	if err != nil {
@@ -292,7 +397,6 @@ func (b *builder) stage(ctx context.Context, i int) (*stageState, error) {
 			return nil, err
 		}
 	}
-	b.built[i] = st
 	return st, nil
 }
 
@@ -649,9 +753,16 @@ func (b *builder) remember(key string, r cacheRecord) {
 	if os.MkdirAll(dir, 0o700) != nil {
 		return
 	}
-	tmp := filepath.Join(dir, key+".tmp"+strconv.Itoa(os.Getpid()))
-	if os.WriteFile(tmp, raw, 0o600) == nil {
-		_ = os.Rename(tmp, filepath.Join(dir, key))
+	// Stages build side by side: two may remember the same step.
+	f, err := os.CreateTemp(dir, key+".tmp*")
+	if err != nil {
+		return
+	}
+	_, err = f.Write(raw)
+	if cerr := f.Close(); err == nil && cerr == nil {
+		_ = os.Rename(f.Name(), filepath.Join(dir, key))
+	} else {
+		_ = os.Remove(f.Name())
 	}
 }
 
