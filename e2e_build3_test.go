@@ -150,8 +150,17 @@ func TestBuildOutput(t *testing.T) {
 	if !strings.Contains(res.Stdout, "built\n") || strings.Contains(res.Stdout, "sha256:") {
 		t.Fatalf("--output - wrote %d bytes to stdout, not the archive alone", len(res.Stdout))
 	}
-	if res := tug(t, u, store, "build", "-q", "-o", "type=oci,dest=x", ctx); res.Code == 0 || !strings.Contains(res.Stderr, "--output") {
-		t.Fatalf("--output type=oci: exit %d, stderr %q", res.Code, res.Stderr)
+	// The image itself as an OCI or Docker archive, which load reads.
+	for _, typ := range []string{"oci", "docker"} {
+		archive := dest + "/img-" + typ + ".tar"
+		mustTug(t, u, store, "build", "-q", "--network", "none", "-o", "type="+typ+",dest="+archive, ctx)
+		other := isolated(t, u)
+		if got := mustTug(t, u, other, "load", "-q", "-i", archive).Stdout; !strings.Contains(got, "sha256:") && !strings.Contains(got, "Loaded") {
+			t.Fatalf("load of the type=%s output printed %q", typ, got)
+		}
+	}
+	if res := tug(t, u, store, "build", "-q", "-o", "type=registry,dest=x", ctx); res.Code == 0 || !strings.Contains(res.Stderr, "--output") {
+		t.Fatalf("--output type=registry: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }
 

@@ -35,7 +35,7 @@ type BuildCmd struct {
 	Timestamp *int64   `help:"Set every time in the image to this Unix time, for reproducible images (default: $SOURCE_DATE_EPOCH)."`
 	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Type of progress output: auto, plain, tty, quiet."`
 	TLSVerify bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling base images."`
-	Output    string   `short:"o" help:"Also write the result's files: type=local,dest=DIR, type=tar,dest=FILE, a directory, or - (a tar archive on stdout)." placeholder:"type=local,dest=DIR"`
+	Output    string   `short:"o" help:"Also write the result: its files (type=local,dest=DIR, type=tar,dest=FILE, a directory, or - for a tar on stdout) or the image as an archive (type=oci|docker,dest=FILE)." placeholder:"type=local,dest=DIR"`
 	Context   string   `arg:"" name:"PATH" help:"Build context directory, or - for a tar archive (or a Dockerfile alone) on stdin."`
 }
 
@@ -149,7 +149,7 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 		return err
 	}
 	if exp != nil {
-		if err := exp.export(store, res.Image, env.Stdout); err != nil {
+		if err := exp.export(ctx, store, res.Image, env.Stdout); err != nil {
 			return err
 		}
 		if exp.dest == "-" {

@@ -1,9 +1,11 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tugcli/tug/image"
@@ -17,7 +19,8 @@ type buildOutput struct {
 }
 
 // parseOutput reads --output as docker buildx does: type=local,dest=DIR,
-// type=tar,dest=FILE, a bare directory, or - for a tar on stdout.
+// type=tar,dest=FILE, type=oci|docker,dest=FILE (an image archive), a
+// bare directory, or - for a tar on stdout.
 func parseOutput(s string) (*buildOutput, error) {
 	switch {
 	case s == "":
@@ -40,8 +43,8 @@ func parseOutput(s string) (*buildOutput, error) {
 		}
 	}
 	switch {
-	case o.typ != "local" && o.typ != "tar":
-		return nil, fmt.Errorf("invalid --output %q: type must be local or tar (the image itself is always kept in the store)", s)
+	case o.typ != "local" && o.typ != "tar" && o.typ != "oci" && o.typ != "docker":
+		return nil, fmt.Errorf("invalid --output %q: type must be local, tar, oci or docker (the image itself is always kept in the store)", s)
 	case o.dest == "":
 		return nil, fmt.Errorf("invalid --output %q: dest is missing", s)
 	case o.typ == "local" && o.dest == "-":
@@ -50,8 +53,26 @@ func parseOutput(s string) (*buildOutput, error) {
 	return o, nil
 }
 
-// export writes the image's files where the output says.
-func (o *buildOutput) export(store *image.Store, img *image.Image, stdout io.Writer) error {
+// export writes the image's files (local, tar) or the image itself as an
+// archive (oci, docker: what tug save writes) where the output says.
+func (o *buildOutput) export(ctx context.Context, store *image.Store, img *image.Image, stdout io.Writer) error {
+	if o.typ == "oci" || o.typ == "docker" {
+		so := image.SaveOptions{Format: image.OCIArchive, Writer: stdout}
+		if o.typ == "docker" {
+			so.Format = image.DockerArchive
+		}
+		if o.dest != "-" {
+			abs, err := filepath.Abs(o.dest)
+			if err != nil {
+				return err
+			}
+			so.Path = abs
+		}
+		if err := store.Save(ctx, []string{img.ID}, so); err != nil {
+			return fmt.Errorf("--output type=%s: %w", o.typ, err)
+		}
+		return nil
+	}
 	root := "/nonexistent-empty-image"
 	if img.TopLayer != "" {
 		p, err := store.MountLayer(img.TopLayer)
