@@ -195,3 +195,19 @@ func TestBuildParallelStages(t *testing.T) {
 		t.Fatal("the other stage's step outlived the failed build")
 	}
 }
+
+// COPY --parents keeps each source's path from the context root.
+func TestBuildCopyParents(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile":   "FROM " + busybox + "\nCOPY --parents x/*/conf.txt y/ /out/\nCMD find /out | sort\n",
+		"x/a/conf.txt": "a", "x/b/conf.txt": "b", "x/b/other.txt": "no",
+		"y/z/file": "z",
+	})
+	mustTug(t, u, store, "build", "-q", "--network", "none", "-t", "parents", ctx)
+	want := "/out\n/out/x\n/out/x/a\n/out/x/a/conf.txt\n/out/x/b\n/out/x/b/conf.txt\n/out/y\n/out/y/z\n/out/y/z/file"
+	if got := runOut(t, u, store, "--network", "none", "parents"); got != want {
+		t.Fatalf("COPY --parents gave:\n%s\nwant:\n%s", got, want)
+	}
+}

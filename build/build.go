@@ -538,9 +538,9 @@ func (b *builder) step(ctx context.Context, si, index, total int, st *stageState
 	case *instructions.RunCommand:
 		cached, err = b.run(ctx, st, c)
 	case *instructions.CopyCommand:
-		cached, err = b.copy(ctx, st, c.SourcesAndDest, c.From, c.Chown, c.Chmod, c.ExcludePatterns, false, "", text)
+		cached, err = b.copy(ctx, st, c.SourcesAndDest, c.From, c.Chown, c.Chmod, c.ExcludePatterns, c.Parents, false, "", text)
 	case *instructions.AddCommand:
-		cached, err = b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, c.ExcludePatterns, true, c.Checksum, text)
+		cached, err = b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, c.ExcludePatterns, false, true, c.Checksum, text)
 	case *instructions.ArgCommand:
 		err = b.configStep(st, cmd)
 	default:
@@ -960,7 +960,7 @@ func withDefault(env []string, k, v string) []string {
 
 // copy runs COPY or ADD: the sources become one layer, written straight
 // from the context (or another stage) as a tar.
-func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod string, exclude []string, isAdd bool, wantSum, text string) (bool, error) {
+func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod string, exclude []string, parents, isAdd bool, wantSum, text string) (bool, error) {
 	root := b.o.Context.Dir
 	ignore := b.o.Context.excluded
 	if from != "" {
@@ -1022,6 +1022,18 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 			// The file is the destination itself.
 			sd.DestPath = path.Dir(sd.DestPath) + "/"
 		}
+	}
+	if parents {
+		// COPY --parents: each source keeps its path from the context's
+		// (or stage's) root under the destination.
+		for i := range srcs {
+			rel, err := filepath.Rel(root, srcs[i].host)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				return false, fmt.Errorf("%s: COPY --parents: %s is outside the source root", b.o.DockerfileName, srcs[i].host)
+			}
+			srcs[i].rel = filepath.ToSlash(rel)
+		}
+		multi = true
 	}
 	if len(exclude) > 0 {
 		if srcs, err = excludeSources(srcs, exclude); err != nil {
