@@ -119,6 +119,9 @@ func Build(ctx context.Context, store *image.Store, o Options) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	if syntax, _, _, ok := parser.DetectSyntax(o.Dockerfile); ok {
+		fmt.Fprintf(o.Output, "NOTICE: %s: # syntax=%s is noted and otherwise ignored: tug parses Dockerfiles with the BuildKit parser it is built with\n", o.DockerfileName, syntax)
+	}
 	b := &builder{store: store, o: o, lex: lex, runs: map[int]*stageRun{}}
 	b.meta = b.metaArgs(metaArgs)
 

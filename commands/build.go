@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type BuildCmd struct {
 	Timestamp *int64   `help:"Set every time in the image to this Unix time, for reproducible images (default: $SOURCE_DATE_EPOCH)."`
 	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Type of progress output: auto, plain, tty, quiet."`
 	TLSVerify bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling base images."`
+	Platform  string   `help:"Target platform; tug builds only for this host's (e.g. linux/amd64)." placeholder:"OS/ARCH"`
 	Output    string   `short:"o" help:"Also write the result: its files (type=local,dest=DIR, type=tar,dest=FILE, a directory, or - for a tar on stdout) or the image as an archive (type=oci|docker,dest=FILE)." placeholder:"type=local,dest=DIR"`
 	Context   string   `arg:"" name:"PATH" help:"Build context directory, or - for a tar archive (or a Dockerfile alone) on stdin."`
 }
@@ -139,6 +141,9 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 	if ts != nil {
 		t := time.Unix(*ts, 0).UTC()
 		o.Timestamp = &t
+	}
+	if c.Platform != "" && c.Platform != goruntime.GOOS+"/"+goruntime.GOARCH {
+		return fmt.Errorf("--platform %s: tug builds only for this host's platform, %s/%s (no emulation)", c.Platform, goruntime.GOOS, goruntime.GOARCH)
 	}
 	exp, err := parseOutput(c.Output)
 	if err != nil {

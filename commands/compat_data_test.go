@@ -180,8 +180,8 @@ var compatCommands = []compatCommand{
 --network | D | e2e: TestNetworkInBuild. private (the default), none, host, pasta or slirp4netns; default and bridge are private.
 --no-cache | S | e2e: TestBuildCache.
 --no-cache-filter | A | Not implemented.
--o, --output | D | e2e: TestBuildOutput. type=local (a directory), type=tar (a file), a directory, or - (a tar on stdout), as well as the image in tug's store; no type=image, registry, oci or docker exporters (use tug push and tug save).
---platform | A | Builds for the host's platform only.
+-o, --output | D | e2e: TestBuildOutput. type=local (a directory), type=tar (a file), type=oci and type=docker (the image as an archive, as tug save writes it), a directory, or - (a tar on stdout), as well as the image in tug's store; no type=image or registry exporters (use tug push).
+--platform | D | Accepts only the host's platform (e.g. linux/amd64) and fails for any other: tug does not emulate.
 --progress | D | auto, plain, tty or quiet; no rawjson.
 --provenance | A | No attestations.
 --pull | S | e2e: TestBuildAndRun.
