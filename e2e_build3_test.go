@@ -171,7 +171,7 @@ func TestBuildParallelStages(t *testing.T) {
 	u := fixture.RootlessUser(t)
 	store := pulled(t, u)
 	wait := func(mine, other string) string {
-		return "RUN --mount=type=cache,target=/c,id=rendezvous sh -c 'touch /c/" + mine + "; for i in $(seq 100); do [ -e /c/" + other + " ] && echo met > /" + mine + " && exit 0; sleep 0.1; done; exit 1'\n"
+		return "RUN --mount=type=cache,target=/c,id=rendezvous sh -c 'touch /c/" + mine + "; for i in $(seq 300); do [ -e /c/" + other + " ] && echo met > /" + mine + " && exit 0; sleep 0.1; done; exit 1'\n"
 	}
 	ctx := buildContext(t, u, map[string]string{
 		"Dockerfile": "FROM " + busybox + " AS a\n" + wait("a", "b") +

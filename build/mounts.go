@@ -18,6 +18,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 
 	rt "github.com/tugcli/tug/runtime"
+	"golang.org/x/sys/unix"
 )
 
 // Secret is a value a RUN step may read through --mount=type=secret: a
@@ -281,7 +282,13 @@ func (b *builder) cacheMount(m *instructions.Mount, target string) (string, func
 		}
 		if err == nil {
 			if err = os.Rename(tmp+".id", dir+".id"); err == nil {
-				err = os.Rename(tmp, dir)
+				// Never over a directory another step made meanwhile (a
+				// plain rename replaces an empty one, which that step may
+				// already have mounted).
+				err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
+				if errors.Is(err, unix.EEXIST) {
+					err = os.ErrExist
+				}
 			}
 		}
 		if err != nil && !os.IsExist(err) && !isNotEmpty(err) {
