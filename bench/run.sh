@@ -20,8 +20,12 @@ done
 
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-go build -o "$tmp/tug" .
-go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
+if [ -n "${TUG_BENCH_BIN:-}" ]; then
+  cp "$TUG_BENCH_BIN/tug" "$TUG_BENCH_BIN/tug-fixture" "$tmp/"
+else
+  go build -o "$tmp/tug" .
+  go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
+fi
 "$tmp/tug-fixture" registry "$tmp/registry" >"$tmp/addr" &
 registry=$!
 cleanup() {
