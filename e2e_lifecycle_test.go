@@ -327,3 +327,46 @@ func TestLogsFollow(t *testing.T) {
 		t.Fatal("logs -f kept running after the container stopped")
 	}
 }
+
+// Volumes in use are known: rm refuses them, prune keeps them; system
+// prune --volumes and volume prune remove the rest; system reset (only
+// with --force) empties the store, killing what runs.
+func TestVolumePruneAndReset(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	mustTug(t, u, store, "volume", "create", "spare")
+	mustTug(t, u, store, "volume", "create", "spare2")
+	mustTug(t, u, store, "run", "--name", "user", "--network", "none", "-v", "kept:/data", busybox, "touch", "/data/f")
+	if res := tug(t, u, store, "volume", "rm", "kept"); res.Code == 0 || !strings.Contains(res.Stderr, "in use by container user") {
+		t.Fatalf("volume rm of a volume in use: exit %d, stderr %q", res.Code, res.Stderr)
+	}
+	if got := mustTug(t, u, store, "volume", "prune", "-f").Stdout; !strings.Contains(got, "spare\n") || !strings.Contains(got, "spare2\n") || strings.Contains(got, "kept") {
+		t.Fatalf("volume prune printed %q", got)
+	}
+	mustTug(t, u, store, "rm", "user")
+	if got := mustTug(t, u, store, "system", "prune", "-f", "--volumes").Stdout; !strings.Contains(got, "kept") {
+		t.Fatalf("system prune --volumes printed %q", got)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "volume", "ls", "-q").Stdout); got != "" {
+		t.Fatalf("volumes left: %q", got)
+	}
+
+	mustTug(t, u, store, "run", "-d", "--name", "running", "--network", "none", busybox, "sleep", "4110")
+	mustTug(t, u, store, "volume", "create", "v")
+	if res := tug(t, u, store, "system", "reset"); res.Code != 125 || !strings.Contains(res.Stderr, "--force") {
+		t.Fatalf("system reset without --force: exit %d, stderr %q", res.Code, res.Stderr)
+	}
+	if got := mustTug(t, u, store, "images", "-q").Stdout; got == "" {
+		t.Fatal("system reset without --force removed images")
+	}
+	mustTug(t, u, store, "system", "reset", "--force")
+	if processRunning("sleep\x004110\x00") {
+		t.Fatal("a container outlived system reset")
+	}
+	for _, args := range [][]string{{"images", "-q"}, {"ps", "-aq"}, {"volume", "ls", "-q"}} {
+		if got := mustTug(t, u, store, args...).Stdout; got != "" {
+			t.Fatalf("after system reset, %v lists %q", args, got)
+		}
+	}
+	mustTug(t, u, store, "pull", "-q", busybox) // the store works again
+}

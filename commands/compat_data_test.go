@@ -347,7 +347,11 @@ var compatCommands = []compatCommand{
 	{cmd: "volume inspect", args: []string{"v"}, rows: `
 -f, --format | S | e2e: TestVolumeCommands.
 `},
-	{cmd: "volume prune", absent: "tug does not yet track which containers use a volume; remove volumes with tug volume rm."},
+	{cmd: "volume prune", rows: `
+-a, --all | D | Accepted; tug has only named volumes, and prunes every one no container uses, with or without it.
+--filter | A | Not implemented.
+-f, --force | S | tug never prompts. e2e: TestVolumePruneAndReset.
+`},
 	{cmd: "volume update", absent: "Swarm cluster volumes."},
 	{cmd: "system df", rows: `
 --format | D | Docker's template functions, table and json; the fields are Type, Total, Active and Size (no Reclaimable).
@@ -361,7 +365,7 @@ var compatCommands = []compatCommand{
 -a, --all | S |
 --filter | A | Not implemented.
 -f, --force | S | tug never prompts.
---volumes | D | Refused with an error (exit 125): tug does not yet track which containers use a volume.
+--volumes | S | e2e: TestVolumePruneAndReset. Volumes no container uses (containers made before tug recorded their volumes count as using none).
 `},
 	{cmd: "version", rows: `
 -f, --format | D | A template, or json; the fields are Client.Version, Client.GoVersion, Client.GitCommit, Client.Os and Client.Arch (no Server).

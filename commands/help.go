@@ -595,6 +595,14 @@ func (*VolumeRmCmd) Help() string {
 tug volume rm -f data old`
 }
 
+func (*VolumePruneCmd) Help() string {
+	return `tug volume prune -f`
+}
+
+func (*SystemResetCmd) Help() string {
+	return `tug system reset --force`
+}
+
 func (*VolumeInspectCmd) Help() string {
 	return `tug volume inspect data
 tug volume inspect -f '{{.Mountpoint}}' data`

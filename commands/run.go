@@ -142,6 +142,11 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		}
 		state.Hostname, state.Env = spec.Hostname, spec.Env
 		state.Network, state.Ports = c.networkMode(), portBindings(spec.Network)
+		for _, m := range spec.Mounts {
+			if name, ok := store.VolumeOf(m.Source); ok {
+				state.Volumes = append(state.Volumes, name)
+			}
+		}
 		if c.create || c.Detach {
 			record()
 		}

@@ -17,6 +17,7 @@ type SystemCmd struct {
 	Prune SystemPruneCmd `cmd:"" help:"Remove stopped containers, dangling images and unused build cache."`
 	Check SystemCheckCmd `cmd:"" help:"Check the store for damage, and repair it with --repair."`
 	Info  InfoCmd        `cmd:"" help:"Display system-wide information."`
+	Reset SystemResetCmd `cmd:"" help:"Remove all containers, images, volumes and caches of the store."`
 }
 
 // SystemDfCmd is `tug system df`.
@@ -59,14 +60,11 @@ func (c *SystemDfCmd) Run(ctx context.Context, env *Env) error {
 type SystemPruneCmd struct {
 	All     bool `short:"a" help:"Remove all unused images, not just dangling ones."`
 	Force   bool `short:"f" help:"Do not prompt for confirmation (tug never prompts here)."`
-	Volumes bool `help:"Prune volumes (not supported yet: tug does not track which containers use a volume)."`
+	Volumes bool `help:"Prune volumes no container uses, too."`
 }
 
 // Run removes stopped containers, then unused images, then build cache.
 func (c *SystemPruneCmd) Run(ctx context.Context, env *Env) error {
-	if c.Volumes {
-		return &ExitError{Code: 125, Err: errors.New("--volumes is not supported yet: remove volumes with 'tug volume rm'")}
-	}
 	store, err := env.Store(ctx)
 	if err != nil {
 		return err
@@ -89,6 +87,12 @@ func (c *SystemPruneCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	var vols []string
+	if c.Volumes {
+		if vols, err = store.PruneVolumes(); err != nil {
+			return err
+		}
+	}
 	cache, err := build.Prune(store, c.All)
 	if err != nil {
 		return err
@@ -100,6 +104,7 @@ func (c *SystemPruneCmd) Run(ctx context.Context, env *Env) error {
 		}
 		fmt.Fprintln(env.Stdout)
 	}
+	printPrunedVolumes(env, vols)
 	if len(imgs) > 0 {
 		fmt.Fprintln(env.Stdout, "Deleted Images:")
 		for _, id := range imgs {
@@ -155,4 +160,21 @@ func (c *SystemCheckCmd) Run(ctx context.Context, env *Env) error {
 		}
 	}
 	return &ExitError{Code: 1, Err: errors.New("the store has damage: run 'tug system check --repair' (add --force to remove damaged containers)")}
+}
+
+// SystemResetCmd is `tug system reset`, as Podman's.
+type SystemResetCmd struct {
+	Force bool `short:"f" help:"Really remove everything: without it, tug says what would go and does nothing."`
+}
+
+// Run removes every container, image, volume and cache of the store.
+func (c *SystemResetCmd) Run(ctx context.Context, env *Env) error {
+	if !c.Force {
+		return &ExitError{Code: 125, Err: errors.New("system reset removes all containers (killing running ones), images, volumes and build and push caches of this store: run 'tug system reset --force' to do it")}
+	}
+	store, err := env.MountingStore(ctx)
+	if err != nil {
+		return err
+	}
+	return store.Reset()
 }

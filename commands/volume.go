@@ -11,6 +11,35 @@ type VolumeCmd struct {
 	Ls      VolumeLsCmd      `cmd:"" aliases:"list" help:"List volumes."`
 	Rm      VolumeRmCmd      `cmd:"" aliases:"remove" help:"Remove one or more volumes."`
 	Inspect VolumeInspectCmd `cmd:"" help:"Display detailed information on one or more volumes."`
+	Prune   VolumePruneCmd   `cmd:"" help:"Remove unused local volumes."`
+}
+
+// VolumePruneCmd is `tug volume prune`.
+type VolumePruneCmd struct {
+	Force bool `short:"f" help:"Do not prompt for confirmation (tug never prompts)."`
+	All   bool `short:"a" help:"Remove all unused volumes (tug has only named ones, so this is the default)."`
+}
+
+// Run removes every volume no container uses, as Docker prints it.
+func (c *VolumePruneCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	removed, err := store.PruneVolumes()
+	printPrunedVolumes(env, removed)
+	return err
+}
+
+func printPrunedVolumes(env *Env, removed []string) {
+	if len(removed) == 0 {
+		return
+	}
+	fmt.Fprintln(env.Stdout, "Deleted Volumes:")
+	for _, v := range removed {
+		fmt.Fprintln(env.Stdout, v)
+	}
+	fmt.Fprintln(env.Stdout)
 }
 
 // VolumeCreateCmd is `tug volume create`.

@@ -57,6 +57,8 @@ type ContainerState struct {
 	// has restarted the container.
 	Restart      string `json:",omitempty"`
 	RestartCount int    `json:",omitempty"`
+	// Volumes are the named volumes the container uses.
+	Volumes []string `json:",omitempty"`
 	// Network is the container's network mode; Ports its published ports.
 	Network string        `json:",omitempty"`
 	Ports   []PortBinding `json:",omitempty"`

@@ -75,10 +75,18 @@ func (s *Store) Volumes() ([]*Volume, error) {
 	return out, nil
 }
 
-// RemoveVolume deletes a volume and its data.
+// RemoveVolume deletes a volume and its data; a volume a container uses
+// is refused, as Docker refuses it.
 func (s *Store) RemoveVolume(name string) error {
 	if _, err := s.Volume(name); err != nil {
 		return err
+	}
+	used, err := s.VolumesInUse()
+	if err != nil {
+		return err
+	}
+	if ctr, ok := used[name]; ok {
+		return fmt.Errorf("remove %s: volume is in use by container %s: remove the container first", name, ctr)
 	}
 	if err := os.RemoveAll(filepath.Join(s.volumeRoot(), name)); err != nil {
 		return fmt.Errorf("removing volume %s: %w", name, err)
