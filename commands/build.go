@@ -32,7 +32,7 @@ type BuildCmd struct {
 	IIDFile   string   `name:"iidfile" help:"Write the image ID to the file." placeholder:"FILE"`
 	Label     []string `sep:"none" help:"Set metadata for an image (KEY=VALUE)."`
 	Secret    []string `sep:"none" help:"Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR." placeholder:"id=ID,src=PATH"`
-	Network   string   `default:"private" enum:"private,none,host,default,bridge,pasta,slirp4netns" help:"Networking mode for RUN instructions: private (user-mode networking inside tug, the default), none, host, pasta or slirp4netns."`
+	Network   string   `help:"Networking mode for RUN instructions: private (user-mode networking inside tug, the default unless the configuration file says otherwise), none, host, pasta or slirp4netns."`
 	Timestamp *int64   `help:"Set every time in the image to this Unix time, for reproducible images (default: $SOURCE_DATE_EPOCH)."`
 	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Type of progress output: auto, plain, tty, quiet."`
 	TLSVerify bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling base images."`
@@ -102,8 +102,17 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 			return res.Image, nil
 		},
 	}
-	if o.Network == "default" || o.Network == "bridge" {
+	if o.Network == "" {
+		if o.Network, err = env.defaultNetwork(); err != nil {
+			return err
+		}
+	}
+	switch o.Network {
+	case "default", "bridge":
 		o.Network = "private"
+	case "private", "none", "host", "pasta", "slirp4netns":
+	default:
+		return fmt.Errorf("unknown network %q for build: use private (the default), none, host, pasta or slirp4netns", o.Network)
 	}
 	for _, kv := range c.BuildArg {
 		k, v, ok := strings.Cut(kv, "=")

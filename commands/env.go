@@ -20,8 +20,27 @@ type Env struct {
 	Globals        *Globals
 	// Args is the whole command line, for the user namespace re-exec.
 	Args []string
+	// Config is the configuration file's settings, read on first use.
+	Config *Config
 
 	store *image.Store
+}
+
+// loadConfig reads the configuration file once and applies its defaults
+// to the global settings the command line left unset.
+func (e *Env) loadConfig() error {
+	if e.Config != nil {
+		return nil
+	}
+	c, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	e.Config = c
+	if e.Globals != nil {
+		c.apply(e.Globals)
+	}
+	return nil
 }
 
 // Store opens the image store. An unprivileged user first needs tug's user
@@ -43,6 +62,9 @@ func (e *Env) MountingStore(ctx context.Context) (*image.Store, error) {
 func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) {
 	if e.store != nil {
 		return e.store, nil
+	}
+	if err := e.loadConfig(); err != nil {
+		return nil, err
 	}
 	if mounts && rt.NeedsMountNamespace() {
 		code, err := rt.RunInMountNamespace(ctx, e.Args)

@@ -25,6 +25,9 @@ type infoReport struct {
 	CgroupVersion string
 	Store         image.StoreInfo
 	Helpers       []rt.Helper
+	// Config is the configuration file read, and the keys it set.
+	Config    string
+	ConfigSet []string
 	// Host is what the host offers tug; Checks say what each part of it
 	// means, one line each.
 	Host   *rt.HostCheck
@@ -56,6 +59,9 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 	}
 	r := infoReport{Version: Version, Store: si, CgroupVersion: rt.CgroupVersion(), Helpers: rt.Helpers(), Host: host}
 	r.Rootless = rt.InUserNamespace()
+	if env.Config != nil {
+		r.Config, r.ConfigSet = env.Config.Path, env.Config.Set
+	}
 	r.Checks = hostFindings(host, r.Rootless, &si, nil)
 	uids, gids, err := rt.HostIDMaps()
 	if err != nil {
@@ -83,6 +89,14 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 	fmt.Fprintf(w, "  UID map:       %s\n", r.UIDMap)
 	fmt.Fprintf(w, "  GID map:       %s\n", r.GIDMap)
 	fmt.Fprintf(w, " Cgroup version: %s\n", r.CgroupVersion)
+	switch {
+	case r.Config == "":
+		fmt.Fprintf(w, " Config file:    none (%s would be read)\n", configPath())
+	case len(r.ConfigSet) == 0:
+		fmt.Fprintf(w, " Config file:    %s (sets nothing)\n", r.Config)
+	default:
+		fmt.Fprintf(w, " Config file:    %s (sets %s)\n", r.Config, strings.Join(r.ConfigSet, ", "))
+	}
 	writeHost(w, r.Host, r.Checks)
 	fmt.Fprintf(w, "Store:\n")
 	fmt.Fprintf(w, " Graph root:     %s\n", si.GraphRoot)
