@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,30 @@ func TestBuildCopyParents(t *testing.T) {
 	want := "/out\n/out/x\n/out/x/a\n/out/x/a/conf.txt\n/out/x/b\n/out/x/b/conf.txt\n/out/y\n/out/y/z\n/out/y/z/file"
 	if got := runOut(t, u, store, "--network", "none", "parents"); got != want {
 		t.Fatalf("COPY --parents gave:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// On a terminal, build shows a live view: the running step with its time
+// and the last lines of its output, redrawn in place; finished steps stay
+// as DONE lines. In a pipe, plain lines and no escape codes.
+func TestBuildLiveViewOnTerminal(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script (bsdutils) is not installed")
+	}
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + "\nRUN for i in 1 2 3 4 5; do echo line-$i; sleep 0.2; done\nRUN echo second\n",
+	})
+	cmdline := strings.Join(append(append([]string{tugBin}, store...), "build", "--network", "none", "-t", "live", ctx), " ")
+	res := fixture.MustRun(t, u, "script", "-qec", cmdline, "/dev/null")
+	for _, want := range []string{"\x1b[", " > line-3", "[2/3] RUN for i in", "DONE", "[3/3] RUN echo second"} {
+		if !strings.Contains(res.Stdout, want) {
+			t.Fatalf("build on a terminal lacks %q:\n%q", want, res.Stdout)
+		}
+	}
+	piped := mustTug(t, u, store, "build", "--no-cache", "--network", "none", ctx)
+	if strings.Contains(piped.Stderr, "\x1b[") || !strings.Contains(piped.Stderr, "line-5") {
+		t.Fatalf("build on a pipe:\n%q", piped.Stderr)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.podman.io/storage/pkg/archive"
+	"golang.org/x/term"
 
 	"github.com/tugcli/tug/build"
 	"github.com/tugcli/tug/image"
@@ -158,7 +159,23 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	// On a terminal, a live view of the running steps; in a pipe (or with
+	// --progress plain) plain lines.
+	var view *ttyView
+	if !quiet && (c.Progress == "tty" || (c.Progress == "auto" && ttyFile(env.Stderr))) {
+		width := 80
+		if f, ok := env.Stderr.(*os.File); ok {
+			if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+				width = w
+			}
+		}
+		view = newTTYView(env.Stderr, width)
+		o.Output, o.Progress = view, view.step
+	}
 	res, err := build.Build(ctx, store, o)
+	if view != nil {
+		view.close()
+	}
 	if err != nil {
 		return err
 	}
