@@ -168,3 +168,7 @@ func clampTimes(r io.Reader, t time.Time) io.Reader {
 	}()
 	return pr
 }
+
+// IsArchive reports whether a local file is a tar archive (compressed or
+// not), as ADD unpacks it; `tug build -` takes one as the context.
+func IsArchive(p string) bool { return isArchive(p) }

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"archive/tar"
 	"bufio"
 	"context"
 	"errors"
@@ -234,7 +233,7 @@ func (c *BuildCmd) contextFromStdin() (string, error) {
 		return "", err
 	}
 	c.Context = ctxDir
-	if isTar(raw) {
+	if build.IsArchive(raw) {
 		f, err := os.Open(raw)
 		if err != nil {
 			os.RemoveAll(tmp)
@@ -259,22 +258,6 @@ func (c *BuildCmd) contextFromStdin() (string, error) {
 		c.File = raw
 	}
 	return tmp, nil
-}
-
-// isTar reports whether the file is a tar archive, compressed or not.
-func isTar(p string) bool {
-	f, err := os.Open(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	r, err := archive.DecompressStream(bufio.NewReader(f))
-	if err != nil {
-		return false
-	}
-	defer r.Close()
-	_, err = tar.NewReader(r).Next()
-	return err == nil
 }
 
 func (c *BuildCmd) dockerfile() ([]byte, string, error) {
