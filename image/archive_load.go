@@ -115,6 +115,9 @@ func (s *Store) Load(ctx context.Context, o LoadOptions) ([]Loaded, error) {
 	out := make([]Loaded, len(prepared))
 	for i, p := range prepared {
 		id, err := s.createImage(p, tops[i])
+		if layerGone(err) {
+			id, err = s.storeImage(ctx, p, o.Jobs, progress)
+		}
 		if err != nil {
 			return nil, err
 		}

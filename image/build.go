@@ -51,6 +51,7 @@ func (s *Store) Discard(w *WorkLayer) error {
 	if _, err := s.s.Unmount(w.ID, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
 		return fmt.Errorf("unmounting work layer: %w", err)
 	}
+	s.freeLayerData(w.ID)
 	if err := s.s.DeleteLayer(w.ID); err != nil {
 		return fmt.Errorf("deleting work layer: %w", err)
 	}
@@ -58,17 +59,32 @@ func (s *Store) Discard(w *WorkLayer) error {
 }
 
 // Commit turns what changed in the work layer into an image layer on its
-// parent and discards the work layer. It returns the new layer's id and
-// diff id. transform, if set, rewrites the layer's tar on the way (to
-// clamp file times for a reproducible build).
+// parent and discards the work layer, whether or not it succeeds. It
+// returns the new layer's id and diff id. transform, if set, rewrites the
+// layer's tar on the way (to clamp file times for a reproducible build).
 func (s *Store) Commit(w *WorkLayer, transform func(io.Reader) io.Reader) (string, v1.Hash, error) {
+	sp, err := s.spoolChanges(w, transform)
+	if err != nil {
+		_ = s.Discard(w) // not left behind, holding a full disk's space
+		return "", v1.Hash{}, err
+	}
+	defer sp.remove()
+	if err := s.s.DeleteLayer(w.ID); err != nil {
+		return "", v1.Hash{}, fmt.Errorf("deleting work layer: %w", err)
+	}
+	return s.putSpooled(w.Parent, sp)
+}
+
+// spoolChanges unmounts the work layer and writes what changed in it to
+// a scratch file.
+func (s *Store) spoolChanges(w *WorkLayer, transform func(io.Reader) io.Reader) (*spooled, error) {
 	if _, err := s.s.Unmount(w.ID, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
-		return "", v1.Hash{}, fmt.Errorf("unmounting work layer: %w", err)
+		return nil, fmt.Errorf("unmounting work layer: %w", err)
 	}
 	none := archive.Uncompressed
 	rc, err := s.s.Diff(w.Parent, w.ID, &storage.DiffOptions{Compression: &none})
 	if err != nil {
-		return "", v1.Hash{}, fmt.Errorf("reading the changes of a build step: %w", err)
+		return nil, fmt.Errorf("reading the changes of a build step: %w", err)
 	}
 	// The diff holds the layer store's lock until closed: spool it first.
 	var src io.Reader = rc
@@ -77,14 +93,7 @@ func (s *Store) Commit(w *WorkLayer, transform func(io.Reader) io.Reader) (strin
 	}
 	sp, err := s.spool(src)
 	rc.Close()
-	if err != nil {
-		return "", v1.Hash{}, err
-	}
-	defer sp.remove()
-	if err := s.s.DeleteLayer(w.ID); err != nil {
-		return "", v1.Hash{}, fmt.Errorf("deleting work layer: %w", err)
-	}
-	return s.putSpooled(w.Parent, sp)
+	return sp, err
 }
 
 // AddLayer stores an uncompressed layer tar on parent under its chained id
@@ -146,8 +155,8 @@ func (s *Store) putSpooled(parent string, sp *spooled) (string, v1.Hash, error) 
 		return "", v1.Hash{}, err
 	}
 	defer f.Close()
-	_, _, err = s.s.PutLayer(id, parent, nil, "", false, &storage.LayerOptions{UncompressedDigest: digest.Digest(sp.diffID.String())}, f)
-	if err != nil && !errors.Is(err, storage.ErrDuplicateID) {
+	err = s.putLayerFile(id, parent, &storage.LayerOptions{UncompressedDigest: digest.Digest(sp.diffID.String())}, f)
+	if err != nil {
 		return "", v1.Hash{}, fmt.Errorf("storing layer: %w", rewrite(err))
 	}
 	return id, sp.diffID, nil
@@ -241,8 +250,11 @@ func LocalName(name string) (string, error) {
 	c := remote.Canonical(r)
 	if !remote.HasRegistry(name) {
 		c = "localhost/" + r.Context().RepositoryStr()
-		if t, ok := r.(interface{ TagStr() string }); ok {
-			c += ":" + t.TagStr()
+		switch r := r.(type) {
+		case interface{ TagStr() string }:
+			c += ":" + r.TagStr()
+		case interface{ DigestStr() string }: // kept: a name needs one or the other
+			c += "@" + r.DigestStr()
 		}
 		c = stripLibrary(c)
 	}

@@ -86,6 +86,9 @@ func (s *Store) List() ([]Summary, error) {
 	var rows []Summary
 	for idx := range imgs {
 		img, err := s.fromStorage(&imgs[idx])
+		if errors.Is(err, storage.ErrImageUnknown) {
+			continue // removed by another tug since it was listed
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
 	"go.podman.io/storage"
+	graphdriver "go.podman.io/storage/drivers"
 	"golang.org/x/sync/errgroup"
 
 	gname "github.com/google/go-containerregistry/pkg/name"
@@ -126,19 +127,43 @@ func (s *Store) pullResolved(ctx context.Context, ref gname.Reference, refStr st
 		result.Image, err = s.imageByID(existing.ID)
 		return result, err
 	}
-	top, err := s.storeLayers(ctx, p, o.Jobs, progress)
+	id, err := s.storeImage(ctx, p, o.Jobs, progress)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("pulling %s: %w", refStr, ctx.Err())
 		}
 		return nil, err
 	}
-	id, err := s.createImage(p, top)
-	if err != nil {
-		return nil, err
-	}
 	result.Image, err = s.imageByID(id)
 	return result, err
+}
+
+// layerTries is how many times a pull or load stores an image's layers
+// when other tugs remove them meanwhile (see layerGone).
+const layerTries = 3
+
+// layerGone reports whether err says that a layer this process found
+// stored, or just stored, is gone. Until its image is recorded, nothing
+// holds a layer: another tug's rmi of an image that shares it, or a
+// prune, may remove it between the check and its use as a parent (or
+// as the image's top). Storing the layers again fixes that.
+func layerGone(err error) bool {
+	return errors.Is(err, storage.ErrLayerUnknown) || errors.Is(err, graphdriver.ErrLayerUnknown)
+}
+
+// storeImage stores p's layers and records the image, storing the layers
+// again when another tug removed some meanwhile.
+func (s *Store) storeImage(ctx context.Context, p *prepared, jobs int, progress func(PullEvent)) (string, error) {
+	for try := 1; ; try++ {
+		top, err := s.storeLayers(ctx, p, jobs, progress)
+		if err != nil {
+			return "", err
+		}
+		id, err := s.createImage(p, top)
+		if err == nil || !layerGone(err) || try == layerTries || ctx.Err() != nil {
+			return id, err
+		}
+	}
 }
 
 // record is what an image record holds besides its config and layers: its
@@ -203,8 +228,18 @@ func prepare(img v1.Image, what string, rec record) (*prepared, error) {
 // id of the top one. Up to jobs layers are fetched at once, each to a
 // scratch file, verified against its digest (by the layer's reader) and
 // against its diff id before it is stored; they are stored in order as
-// they arrive.
+// they arrive. When another tug removes one meanwhile (layerGone), they
+// are stored again.
 func (s *Store) storeLayers(ctx context.Context, p *prepared, jobs int, progress func(PullEvent)) (string, error) {
+	for try := 1; ; try++ {
+		top, err := s.storeLayersOnce(ctx, p, jobs, progress)
+		if err == nil || !layerGone(err) || try == layerTries || ctx.Err() != nil {
+			return top, err
+		}
+	}
+}
+
+func (s *Store) storeLayersOnce(ctx context.Context, p *prepared, jobs int, progress func(PullEvent)) (string, error) {
 	layers, diffIDs, refStr := p.layers, p.diffIDs, p.what
 	ids := ChainIDs(diffIDs)
 	tmp, err := s.tempDir("pull")
@@ -307,14 +342,11 @@ func (s *Store) putLayer(id, parent, path string, d v1.Hash, size int64, diffID 
 	}
 	defer f.Close()
 	status(StatusExtracting)
-	_, _, err = s.s.PutLayer(id, parent, nil, "", false, &storage.LayerOptions{
+	err = s.putLayerFile(id, parent, &storage.LayerOptions{
 		OriginalDigest:     digest.Digest(d.String()),
 		OriginalSize:       &size,
 		UncompressedDigest: digest.Digest(diffID.String()),
 	}, f)
-	if errors.Is(err, storage.ErrDuplicateID) {
-		err = nil
-	}
 	if err != nil {
 		return rewrite(err)
 	}

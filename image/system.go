@@ -1,6 +1,7 @@
 package image
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -164,7 +165,11 @@ func (s *Store) PruneImages(all bool) ([]string, error) {
 		if used[img.ID] || (!all && len(img.Names) > 0) {
 			continue
 		}
-		if _, err := s.s.DeleteImage(img.ID, true); err != nil {
+		_, err := s.s.DeleteImage(img.ID, true)
+		if errors.Is(err, storage.ErrImageUnknown) {
+			continue // another tug removed it since it was listed
+		}
+		if err != nil {
 			return removed, fmt.Errorf("removing image %s: %w", shortHex(img.ID), err)
 		}
 		removed = append(removed, img.ID)
