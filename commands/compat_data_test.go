@@ -29,7 +29,7 @@ const runRows = `
 --blkio-weight-device | A | Block I/O limits are not implemented.
 --cap-add | S | e2e: TestRunIsolation. Also takes a comma-separated list.
 --cap-drop | S | e2e: TestRunIsolation. Also takes a comma-separated list.
---cgroup-parent | P | Being added, with cgroup resource limits.
+--cgroup-parent | D | e2e: TestLimitsCgroupParent. A cgroupfs path (absolute from the root of the cgroup tree, or relative to the cgroup tug may write), never a systemd slice.
 --cgroupns | A | Every container gets its own cgroup namespace.
 --cidfile | A | Not implemented; -d prints the id.
 --cpu-count | A | Windows only.
@@ -38,8 +38,8 @@ const runRows = `
 --cpu-quota | A | CPU limits are --cpus and --cpu-shares.
 --cpu-rt-period | A | Real-time scheduling is not implemented.
 --cpu-rt-runtime | A | Real-time scheduling is not implemented.
--c, --cpu-shares | P | Being added, with cgroup resource limits.
---cpus | P | Being added, with cgroup resource limits.
+-c, --cpu-shares | S | e2e: TestLimitsV1Files. cgroup v2: cpu.weight, converted as runc and crun do.
+--cpus | S | e2e: TestLimitsV1Files, TestStats.
 --cpuset-cpus | A | CPU and memory-node pinning is not implemented.
 --cpuset-mems | A | CPU and memory-node pinning is not implemented.
 -d, --detach | S | e2e: TestRunDetached, TestRunDetachedInteractive (-dit). A per-container monitor process, no daemon.
@@ -83,9 +83,9 @@ const runRows = `
 --log-driver | A | One log format: tug's own, read by tug logs.
 --log-opt | A | One log format: tug's own, read by tug logs.
 --mac-address | A | No user-defined networks.
--m, --memory | P | Being added, with cgroup resource limits.
+-m, --memory | S | e2e: TestLimitsV1Files, TestLimitsOOMKilled.
 --memory-reservation | A | Not implemented; --memory sets the hard limit.
---memory-swap | P | Being added, with cgroup resource limits.
+--memory-swap | S | e2e: TestLimitsV1Files.
 --memory-swappiness | A | Not implemented.
 --mount | S | e2e: TestRunMounts. type=bind, volume and tmpfs.
 --name | S | e2e: TestRunName.
@@ -95,7 +95,7 @@ const runRows = `
 --oom-kill-disable | A | Not implemented.
 --oom-score-adj | A | Not implemented.
 --pid | A | Every container gets its own PID namespace; sharing one is not implemented.
---pids-limit | P | Being added, with cgroup resource limits.
+--pids-limit | S | e2e: TestLimitsForkBomb.
 --platform | A | run uses the host's platform; pull another with tug pull --platform.
 --privileged | D | e2e: TestRunIsolation. Every capability, no seccomp filter, nothing masked or read-only; host devices are not added.
 -p, --publish | S | e2e: TestNetworkPublish.
@@ -246,6 +246,12 @@ var compatCommands = []compatCommand{
 -n, --tail | S | e2e: TestRunDetached.
 -t, --timestamps | S | e2e: TestRunDetached.
 --until | S | e2e: TestLogsSinceUntil.
+`},
+	{cmd: "stats", rows: `
+-a, --all | S | e2e: TestStats.
+--format | S | e2e: TestStats. Docker's template functions, table and json.
+--no-stream | S | e2e: TestStats.
+--no-trunc | S |
 `},
 	{cmd: "stop", args: []string{"c"}, rows: `
 -s, --signal | S | e2e: TestStopSignal.

@@ -59,6 +59,7 @@ type CLI struct {
 	Stop      StopCmd      `cmd:"" help:"Stop one or more running containers."`
 	Kill      KillCmd      `cmd:"" help:"Kill one or more running containers."`
 	Wait      WaitCmd      `cmd:"" help:"Block until one or more containers stop, then print their exit codes."`
+	Stats     StatsCmd     `cmd:"" help:"Display a live stream of container(s) resource usage statistics."`
 	Monitor   MonitorCmd   `cmd:"" name:"container-monitor" hidden:"" help:"Run a detached container (internal)."`
 	Container ContainerCmd `cmd:"" help:"Manage containers."`
 	Volume    VolumeCmd    `cmd:"" help:"Manage volumes."`

@@ -9,6 +9,7 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/tugcli/tug/image"
+	rt "github.com/tugcli/tug/runtime"
 )
 
 // PsCmd is `tug ps`.
@@ -147,7 +148,13 @@ func (c *RmCmd) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	return eachRef(env, c.Containers, func(ref string) error {
+		// -f kills the container's tug: its cgroup is left to remove here.
+		var cgroup []string
+		if st, err := store.LookupContainer(ref); err == nil && c.Force && st.Running() {
+			cgroup = rt.ContainerCgroup(st.Pid)
+		}
 		_, err := store.RemoveContainer(ref, c.Force)
+		rt.RemoveCgroup(cgroup)
 		return err
 	})
 }
@@ -169,6 +176,7 @@ type ContainerCmd struct {
 	Port    PortCmd             `cmd:"" help:"List port mappings or a specific mapping for the container."`
 	Rename  RenameCmd           `cmd:"" help:"Rename a container."`
 	Wait    WaitCmd             `cmd:"" help:"Block until one or more containers stop, then print their exit codes."`
+	Stats   StatsCmd            `cmd:"" help:"Display a live stream of container(s) resource usage statistics."`
 	Cp      CpCmd               `cmd:"" help:"Copy files/folders between a container and the local filesystem."`
 }
 

@@ -56,6 +56,8 @@ type RunCmd struct {
 	Image       string   `arg:"" name:"IMAGE" passthrough:"partial" help:"Image to run."`
 	Command     []string `arg:"" optional:"" name:"COMMAND" passthrough:"all" help:"Command and arguments."`
 
+	ResourceFlags // --memory, --cpus, ... (limits.go)
+
 	create bool // tug create: prepare, do not start
 }
 
@@ -95,6 +97,10 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	}
 	store, err := env.MountingStore(ctx)
 	if err != nil {
+		return err
+	}
+	// Inside tug's namespaces now, where the container's cgroup is made.
+	if err := c.ResourceFlags.resolve(); err != nil {
 		return err
 	}
 	img, err := c.image(ctx, env, store)
@@ -271,6 +277,7 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 		Init:           c.Init,
 		Privileged:     c.Privileged,
 		Tty:            c.TTY,
+		Resources:      c.resources(ctr.ID),
 	}
 	if spec.Capabilities, err = rt.ResolveCapabilities(c.CapAdd, c.CapDrop, c.Privileged); err != nil {
 		return nil, err

@@ -124,6 +124,16 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 		}
 		cmd.ExtraFiles = append(cmd.ExtraFiles, spec.ExecListener)
 	}
+	// The container's cgroup comes first: on cgroup v2 the init is cloned
+	// straight into it.
+	cg, err := newCgroup(spec.Resources, spec.Init)
+	if err != nil {
+		return 0, err
+	}
+	defer cg.remove()
+	if fd := cg.cloneFD(); fd >= 0 {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
 	stdruntime.LockOSThread()
 	defer stdruntime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
@@ -134,13 +144,11 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	// The init waits for its spec: put it in its cgroup and wire its
 	// network before it reads one, so the command starts limited and
 	// connected.
-	cg, err := startCgroup(spec.Resources, cmd.Process.Pid)
-	if err != nil {
+	if err := cg.enter(cmd.Process.Pid); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return 0, err
 	}
-	defer cg.remove()
 	var nw *network
 	if !spec.HostNetwork {
 		if nw, err = startNetwork(spec.Network, cmd.Process.Pid); err != nil {
@@ -189,6 +197,9 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	// The error pipe closes on exec (close-on-exec) with nothing written,
 	// or carries why setup or exec failed.
 	report, _ := io.ReadAll(errR)
+	if len(report) == 0 {
+		cg.initRunning(cmd.Process.Pid)
+	}
 	waitErr := cmd.Wait()
 	if cons != nil {
 		cons.stop()

@@ -28,6 +28,9 @@ func containerInit() {
 	// Capabilities, no_new_privs and seccomp are per thread: everything
 	// from here to exec happens on this one.
 	stdruntime.LockOSThread()
+	// As PID 1 (-d, --init) the init counts against --pids-limit: one P
+	// keeps its threads few (see initTasks).
+	stdruntime.GOMAXPROCS(1)
 	errPipe := os.NewFile(initErrorFD, "init-error")
 	// No descriptor this process inherited, from tug or from whoever
 	// started tug, survives into the container (runc CVE-2024-21626).
@@ -51,6 +54,13 @@ func containerInit() {
 		fail(125, fmt.Errorf("reading the container spec: %w", err))
 	}
 	specFile.Close()
+	// The spec comes once this process sits in the container's cgroup. On
+	// cgroup v1 it was moved there after the clone, in a cgroup namespace
+	// rooted at tug's cgroup: one made now shows the container's as "/"
+	// (as runc does).
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		fail(125, &os.SyscallError{Syscall: "unshare(CLONE_NEWCGROUP)", Err: err})
+	}
 
 	if err := setupRootfs(&spec); err != nil {
 		fail(125, err)
@@ -130,6 +140,9 @@ func containerInit() {
 		}
 	}
 	if spec.Init {
+		if spec.Resources != nil && spec.Resources.PidsLimit > 0 {
+			spareThreads(initSpares)
+		}
 		runAsInit(&spec, path, fail)
 		return
 	}
