@@ -42,6 +42,13 @@ func TestConfigFile(t *testing.T) {
 	if got := strings.TrimSpace(mustTug(t, u, nil, "run", "--rm", "--network", "none", "cfgnet").Stdout); got != "hello from the host" {
 		t.Fatalf("--network private did not override the configuration: %q", got)
 	}
+	// Containers too: none by the file, private by the flag.
+	if got := strings.TrimSpace(mustTug(t, u, nil, "run", "--rm", busybox, "ls", "/sys/class/net").Stdout); got != "lo" {
+		t.Fatalf("with network.default = none a container has %q", got)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, nil, "run", "--rm", "--network", "private", busybox, "ls", "/sys/class/net").Stdout); got != "lo\ntap0" {
+		t.Fatalf("--network private over the file gives %q", got)
+	}
 	os.WriteFile(cfg, []byte("[storage]\ndrvier = \"vfs\"\n"), 0o644)
 	res := tug(t, u, nil, "images")
 	if res.Code == 0 || !strings.HasPrefix(lastLine(res.Stderr), "Error: configuration file "+cfg) || !strings.Contains(res.Stderr, "storage.drvier") {

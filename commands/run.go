@@ -35,7 +35,7 @@ type RunCmd struct {
 	Workdir     string   `short:"w" help:"Working directory inside the container."`
 	User        string   `short:"u" help:"Username or UID (format: <name|uid>[:<group|gid>])."`
 	Hostname    string   `short:"h" help:"Container host name."`
-	Network     string   `name:"network" aliases:"net" default:"private" help:"Connect the container to a network: private (user-mode networking inside tug, the default), host, none (loopback only), pasta or slirp4netns."`
+	Network     string   `name:"network" aliases:"net" help:"Connect the container to a network: private (user-mode networking inside tug, the default unless the configuration file says otherwise), host, none (loopback only), pasta or slirp4netns."`
 	Publish     []string `short:"p" sep:"none" help:"Publish a container's port to the host: [IP:][HOST-PORT:]CONTAINER-PORT[/tcp|udp]."`
 	PublishAll  bool     `short:"P" name:"publish-all" help:"Publish all exposed ports to random ports."`
 	DNS         []string `name:"dns" sep:"none" help:"Set custom DNS servers."`
@@ -102,6 +102,11 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	// Inside tug's namespaces now, where the container's cgroup is made.
 	if err := c.ResourceFlags.resolve(); err != nil {
 		return err
+	}
+	if c.Network == "" {
+		if c.Network, err = env.defaultNetwork(); err != nil {
+			return err
+		}
 	}
 	img, err := c.image(ctx, env, store)
 	if err != nil {
