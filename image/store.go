@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"go.podman.io/storage"
 	"go.podman.io/storage/types"
 	"golang.org/x/sys/unix"
@@ -79,7 +80,9 @@ func Open(o Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	return &Store{s: s, driver: choice}, nil
+	st := &Store{s: s, driver: choice}
+	st.dropHalfImages()
+	return st, nil
 }
 
 // getStore calls storage.GetStore, turning its panics (it panics when a
@@ -195,3 +198,27 @@ func (s *Store) Info() (StoreInfo, error) {
 
 // ErrNotFound is returned when no image matches a reference.
 var ErrNotFound = errors.New("no such image")
+
+// dropHalfImages removes image records without their config. Storage
+// saves a new image's record before it writes the image's data (its
+// config, manifests): a tug killed between the two leaves a record that
+// every later command would trip over. A live writer holds the images
+// lock across both, so only a dead one's leftovers are seen here.
+func (s *Store) dropHalfImages() {
+	imgs, err := s.s.Images()
+	if err != nil {
+		return
+	}
+	for _, img := range imgs {
+		// tug and Podman write the config first: a record with no data
+		// at all is one whose writer died before any was written.
+		if len(img.BigDataNames) > 0 {
+			continue
+		}
+		if _, err := s.s.ImageBigData(img.ID, "sha256:"+img.ID); err == nil {
+			continue
+		}
+		logrus.Debugf("removing image %s: its record has no config (a tug was killed while storing it)", shortHex(img.ID))
+		_, _ = s.s.DeleteImage(img.ID, true)
+	}
+}
