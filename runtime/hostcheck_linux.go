@@ -327,7 +327,7 @@ func checkCgroups(e hostEnv) CgroupCheck {
 		return c
 	}
 	own, _ := os.ReadFile(e.root + "/proc/self/cgroup")
-	paths := parseProcCgroup(string(own))
+	paths := parseCgroupFile(string(own))
 	if c.Version == "v2" {
 		c.Path = paths[""]
 		dir := filepath.Join(e.root+v2Root, c.Path)
@@ -382,26 +382,6 @@ func parseCgroupMounts(mountinfo string) (v2 string, v1 map[string]string) {
 		}
 	}
 	return v2, v1
-}
-
-// parseProcCgroup maps each v1 controller, and "" for v2, to the caller's
-// cgroup path.
-func parseProcCgroup(s string) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		f := strings.SplitN(line, ":", 3)
-		if len(f) != 3 {
-			continue
-		}
-		if f[1] == "" {
-			out[""] = f[2]
-			continue
-		}
-		for _, ctl := range strings.Split(f[1], ",") {
-			out[ctl] = f[2]
-		}
-	}
-	return out
 }
 
 // Finding is one line of `tug info`'s host section: what was found and
