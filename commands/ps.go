@@ -191,21 +191,12 @@ func (c *ContainerPruneCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	states, err := store.ContainerStates()
-	if err != nil {
-		return err
-	}
+	removed, err := store.PruneContainers()
 	fmt.Fprintln(env.Stdout, "Deleted Containers:")
-	for _, st := range states {
-		if st.Running() {
-			continue
-		}
-		if err := store.DeleteContainer(st.ID); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, st.ID)
+	for _, id := range removed {
+		fmt.Fprintln(env.Stdout, id)
 	}
-	return nil
+	return err
 }
 
 // ContainerInspectCmd is `tug container inspect`.

@@ -69,19 +69,9 @@ func (c *SystemPruneCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	states, err := store.ContainerStates()
+	ctrs, err := store.PruneContainers()
 	if err != nil {
 		return err
-	}
-	var ctrs []string
-	for _, st := range states {
-		if st.Running() {
-			continue
-		}
-		if err := store.DeleteContainer(st.ID); err != nil {
-			return err
-		}
-		ctrs = append(ctrs, st.ID)
 	}
 	imgs, err := store.PruneImages(c.All)
 	if err != nil {

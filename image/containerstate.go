@@ -233,6 +233,26 @@ func (s *Store) RenameContainer(ref, name string) error {
 	return s.SaveState(st)
 }
 
+// PruneContainers removes every container that is not running and
+// returns their ids, in the order removed.
+func (s *Store) PruneContainers() ([]string, error) {
+	states, err := s.ContainerStates()
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, st := range states {
+		if st.Running() {
+			continue
+		}
+		if err := s.DeleteContainer(st.ID); err != nil {
+			return removed, err
+		}
+		removed = append(removed, st.ID)
+	}
+	return removed, nil
+}
+
 // UniqueName returns a Docker-style adjective_surname name no container
 // in the store has.
 func (s *Store) UniqueName() (string, error) {
