@@ -188,7 +188,7 @@ func TestBuildParallelStages(t *testing.T) {
 	ctx = buildContext(t, u, map[string]string{
 		"Dockerfile": "FROM " + busybox + " AS slow\nRUN sleep 4109\nFROM " + busybox + " AS bad\nRUN exit 3\nFROM " + busybox + "\nCOPY --from=slow /etc/hostname /x\nCOPY --from=bad /etc/hostname /y\n",
 	})
-	res := tug(t, u, store, "build", "-q", "--network", "none", ctx)
+	res := tug(t, u, store, "--debug", "build", "-q", "--network", "none", ctx)
 	if res.Code == 0 || !strings.Contains(res.Stderr, "exit 3") {
 		t.Fatalf("a build with a failing stage: exit %d\n%s", res.Code, res.Stderr)
 	}
