@@ -68,3 +68,5 @@ require (
 	gotest.tools/v3 v3.5.2 // indirect
 	gvisor.dev/gvisor v0.0.0-20240916094835-a174eb65023f // indirect
 )
+
+replace github.com/google/gopacket => ./third_party/gopacket
