@@ -224,7 +224,8 @@ func locate(file string, err error) error {
 type builder struct {
 	store  *image.Store
 	o      Options
-	lex    *shell.Lex
+	lex    *shell.Lex // only through processWord
+	lexMu  sync.Mutex
 	stages []instructions.Stage
 	meta   map[string]string
 
@@ -232,6 +233,16 @@ type builder struct {
 	runs     map[int]*stageRun // each stage is built once, by whoever asks first
 	wg       sync.WaitGroup    // stages started ahead, in parallel
 	firstErr error             // the first failure other than a cancellation
+}
+
+// processWord expands word with the Dockerfile's lexer. BuildKit's
+// shell.Lex keeps its working state in the Lex itself, so stages built
+// side by side must not use it at once: unlocked, they garbled each
+// other's words (a FROM of "scratc\xff", a COPY --from of "").
+func (b *builder) processWord(word string, env shell.EnvGetter) (string, map[string]struct{}, error) {
+	b.lexMu.Lock()
+	defer b.lexMu.Unlock()
+	return b.lex.ProcessWord(word, env)
 }
 
 // fail records err as the build's failure unless one came first; a
@@ -277,7 +288,7 @@ func (b *builder) metaArgs(args []instructions.ArgCommand) map[string]string {
 		for _, kv := range a.Args {
 			v, ok := b.o.BuildArgs[kv.Key]
 			if !ok && kv.Value != nil {
-				v, _, _ = b.lex.ProcessWord(*kv.Value, mapEnv(vals))
+				v, _, _ = b.processWord(*kv.Value, mapEnv(vals))
 				ok = true
 			}
 			if ok {
@@ -328,7 +339,7 @@ func (b *builder) dependencies(i int) []int {
 	visit = func(i int) {
 		s := b.stages[i]
 		var refs []string
-		if base, _, err := b.lex.ProcessWord(s.BaseName, mapEnv(b.meta)); err == nil {
+		if base, _, err := b.processWord(s.BaseName, mapEnv(b.meta)); err == nil {
 			refs = append(refs, base)
 		}
 		for _, cmd := range s.Commands {
@@ -367,12 +378,12 @@ func (b *builder) dependencies(i int) []int {
 // buildStage builds stage i.
 func (b *builder) buildStage(ctx context.Context, i int) (*stageState, error) {
 	s := b.stages[i]
-	base, _, err := b.lex.ProcessWord(s.BaseName, mapEnv(b.meta))
+	base, _, err := b.processWord(s.BaseName, mapEnv(b.meta))
 	if err != nil {
 		return nil, fmt.Errorf("%s: FROM %s: %w", b.o.DockerfileName, s.BaseName, err)
 	}
 	if s.Platform != "" {
-		p, _, _ := b.lex.ProcessWord(s.Platform, mapEnv(b.meta))
+		p, _, _ := b.processWord(s.Platform, mapEnv(b.meta))
 		if p != goruntime.GOOS+"/"+goruntime.GOARCH {
 			return nil, fmt.Errorf("%s: FROM --platform=%s: tug builds only for this host's platform, %s/%s", b.o.DockerfileName, p, goruntime.GOOS, goruntime.GOARCH)
 		}
@@ -570,7 +581,7 @@ func (b *builder) expand(st *stageState, cmd instructions.Command) error {
 	if e, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
 		env := st.env()
 		if err := e.Expand(func(word string) (string, error) {
-			out, _, err := b.lex.ProcessWord(word, env)
+			out, _, err := b.processWord(word, env)
 			return out, err
 		}); err != nil {
 			return fmt.Errorf("%s: %s: %w", b.o.DockerfileName, cmd.Name(), err)
