@@ -32,7 +32,8 @@ const (
 // Pusher pushes blobs and then a manifest to one repository. Uploads may
 // run in parallel. go-containerregistry does the protocol: a HEAD first, a
 // cross-repository mount when a source repository is given, retries with
-// backoff on 408, 429, 5xx and dropped connections (3 tries, 1 s then 3 s).
+// backoff on 408, 429, 5xx, dropped connections and a registry silent for
+// Options.Timeout (3 tries, 1 s then 3 s).
 type Pusher struct {
 	client *Client
 	ref    name.Reference
@@ -157,7 +158,9 @@ func (p *Pusher) reuseClient(ctx context.Context, from string) (*http.Client, er
 	if from != "" {
 		scopes = append(scopes, repo.Registry.Repo(from).Scope(transport.PullScope))
 	}
-	tr, err := transport.NewWithContext(ctx, repo.Registry, auth, p.client.transport, scopes)
+	// The HEAD and the mount are retried as go-containerregistry retries
+	// its own requests: a registry that hung once must not fail the push.
+	tr, err := transport.NewWithContext(ctx, repo.Registry, auth, retrying(p.client.transport), scopes)
 	if err != nil {
 		return nil, err
 	}

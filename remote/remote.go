@@ -354,29 +354,43 @@ func (c *Client) ListTags(ctx context.Context, ref name.Reference) ([]string, er
 	return nil, fmt.Errorf("listing tags of %s: %w", repoName(ref), errors.Join(errs...))
 }
 
-// explain turns a registry error into one that says what to do.
+// explain turns a registry error into one that says what to do. The
+// registry's own answer stays its cause, for --debug and errors.As.
 func (c *Client) explain(ref name.Reference, err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		for _, d := range te.Errors {
 			switch d.Code {
 			case transport.ManifestUnknownErrorCode:
-				return fmt.Errorf("%s: %w", Canonical(ref), ErrManifestUnknown)
+				return &explained{fmt.Sprintf("%s: %v", Canonical(ref), ErrManifestUnknown), ErrManifestUnknown, err}
 			case transport.NameUnknownErrorCode:
-				return fmt.Errorf("%s: %w: repository %s not found in registry %s", Canonical(ref), ErrManifestUnknown, ref.Context().RepositoryStr(), ref.Context().RegistryStr())
+				return &explained{fmt.Sprintf("%s: %v: repository %s not found in registry %s", Canonical(ref), ErrManifestUnknown, ref.Context().RepositoryStr(), ref.Context().RegistryStr()), ErrManifestUnknown, err}
 			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
-				return fmt.Errorf("%s: access denied by %s: %s (%s)", Canonical(ref), ref.Context().RegistryStr(), d.Message, loginHint(ref.Context().RegistryStr()))
+				return &explained{fmt.Sprintf("%s: access denied by %s: %s (%s)", Canonical(ref), ref.Context().RegistryStr(), d.Message, loginHint(ref.Context().RegistryStr())), nil, err}
 			}
 		}
 		if te.StatusCode == http.StatusNotFound {
-			return fmt.Errorf("%s: %w", Canonical(ref), ErrManifestUnknown)
+			return &explained{fmt.Sprintf("%s: %v", Canonical(ref), ErrManifestUnknown), ErrManifestUnknown, err}
 		}
 		if te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden {
-			return fmt.Errorf("%s: access denied by %s (%s)", Canonical(ref), ref.Context().RegistryStr(), loginHint(ref.Context().RegistryStr()))
+			return &explained{fmt.Sprintf("%s: access denied by %s (%s)", Canonical(ref), ref.Context().RegistryStr(), loginHint(ref.Context().RegistryStr())), nil, err}
 		}
 	}
 	return fmt.Errorf("%s: reaching registry %s: %w", Canonical(ref), ref.Context().RegistryStr(), err)
 }
+
+// explained is a registry error in tug's words: msg says what failed and
+// what to do, is (if set) is the sentinel it matches, err what the
+// registry answered.
+type explained struct {
+	msg string
+	is  error
+	err error
+}
+
+func (e *explained) Error() string        { return e.msg }
+func (e *explained) Unwrap() error        { return e.err }
+func (e *explained) Is(target error) bool { return e.is != nil && target == e.is }
 
 // loginHint says how to give credentials.
 func loginHint(registry string) string {
@@ -403,7 +417,7 @@ func (p *dockerSchemePolicy) RoundTrip(req *http.Request) (*http.Response, error
 		next = p.noVerify
 	}
 	resp, err := next.RoundTrip(req)
-	if err != nil && isTimeout(err) {
+	if err != nil && isTimeout(err) && req.Context().Err() == nil {
 		return nil, &TimeoutError{Host: req.URL.Host, Limit: p.timeout, Err: err}
 	}
 	if resp != nil && resp.Body != nil {
@@ -413,21 +427,27 @@ func (p *dockerSchemePolicy) RoundTrip(req *http.Request) (*http.Response, error
 }
 
 // TimeoutError says that a registry went silent for longer than
-// Options.Timeout.
+// Options.Timeout: it sent no response headers, or no bytes of a body.
 type TimeoutError struct {
 	Host  string
 	Limit time.Duration
-	Err   error
+	Err   error // what net/http said, for the message
 }
 
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("registry %s sent nothing for %v (TUG_REGISTRY_TIMEOUT sets this limit): %v", e.Host, e.Limit, e.Err)
 }
 
-func (e *TimeoutError) Unwrap() error { return e.Err }
+// Unwrap gives os.ErrDeadlineExceeded (a connection's deadline passed),
+// not Err: since Go 1.23, net/http's "timeout awaiting response headers"
+// matches context.DeadlineExceeded, and go-containerregistry never
+// retries an error that does (it takes it for the caller's own deadline),
+// so a registry that hung once before its headers failed the pull or push.
+// The caller's deadline is not a TimeoutError: RoundTrip passes it on.
+func (e *TimeoutError) Unwrap() error { return os.ErrDeadlineExceeded }
 
-// Timeout and Temporary make go-containerregistry retry it like the
-// net.Error it wraps.
+// Timeout and Temporary make go-containerregistry retry it with backoff
+// (3 tries, 1 s then 3 s apart) like a dropped connection.
 func (e *TimeoutError) Timeout() bool   { return true }
 func (e *TimeoutError) Temporary() bool { return true }
 
