@@ -27,9 +27,10 @@ func smallDisk(t *testing.T, u fixture.User, size string) string {
 
 // TestDiskFull fills a small disk holding the store, by a pull and by
 // builds (a COPY, a RUN): each fails with one Error: line that says the
-// disk is full and where, and leaves the store as it was: system check
-// finds nothing wrong, the image pulled before still runs, no scratch
-// files are left, and a small build still works.
+// disk is full, where, and what to do, and leaves the store as it was:
+// system check finds nothing wrong, the image pulled before still runs,
+// no scratch files are left, and a small build still works; then
+// image prune -a, a remedy the errors name, frees the disk.
 func TestDiskFull(t *testing.T) {
 	big, err := fixture.ImageWithLayers(3, 4<<20, 77)
 	if err != nil {
@@ -88,6 +89,7 @@ func TestDiskFull(t *testing.T) {
 				if !strings.Contains(strings.ToLower(res.Stderr), "no space left on device") {
 					t.Errorf("the error does not say the disk is full:\n%s", res.Stderr)
 				}
+				checkDiskFullRemedy(t, res, graphRoot)
 				check(t, base)
 			})
 
@@ -106,6 +108,18 @@ func TestDiskFull(t *testing.T) {
 			mustTug(t, u, store, "build", "-q", "-t", "fits", ctx)
 			if got := runOut(t, u, store, "--network", "none", "fits", "cat", "/fits"); got != "fits" {
 				t.Fatalf("the image built after the disk was full printed %q", got)
+			}
+			// The remedy the errors name frees the disk.
+			before := diskUsed(t, disk)
+			pruned := mustTug(t, u, store, "image", "prune", "-a", "-f").Stdout
+			if !strings.Contains(pruned, "Deleted Images:") || strings.Count(pruned, "deleted: sha256:") != 2 {
+				t.Errorf("image prune -a of busybox and the built image printed:\n%s", pruned)
+			}
+			if images := mustTug(t, u, store, "images", "-q").Stdout; images != "" {
+				t.Errorf("after image prune -a, images are left:\n%s", images)
+			}
+			if after := diskUsed(t, disk); after >= before {
+				t.Errorf("image prune -a freed nothing: %d KiB used before, %d KiB after", before>>10, after>>10)
 			}
 		})
 	}
@@ -137,6 +151,21 @@ func checkDiskFullError(t *testing.T, res fixture.Result, disk string) {
 	}
 	if strings.Contains(res.Stderr, "panic") {
 		t.Errorf("panicked:\n%s", res.Stderr)
+	}
+	checkDiskFullRemedy(t, res, disk)
+}
+
+// checkDiskFullRemedy checks that a disk-full error says what to do:
+// free space where the store graphRoot is, prune, or move the store.
+func checkDiskFullRemedy(t *testing.T, res fixture.Result, graphRoot string) {
+	t.Helper()
+	for _, want := range []string{
+		"the file system holding the image store " + graphRoot + " is full: free space on it",
+		"'tug system prune'", "'tug image prune -a'", "--root or storage.root",
+	} {
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("the disk-full error lacks %q:\n%s", want, res.Stderr)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +52,39 @@ type matrixHost struct {
 	wantInfo []string
 	// notRun, when set, says why this host is listed but not run here.
 	notRun string
+	// container, when not nil, makes the host a container that u's tug
+	// starts with these flags: the tool runs inside it (as root there),
+	// bound in read-only with its store and build context, on the
+	// host's network.
+	container []string
+	// isolation is passed to build and run as --isolation.
+	isolation string
+	// runOnly are flags for the run step alone.
+	runOnly []string
+}
+
+// notPureV2 says why the cgroup v2 row cannot run on this host, or ""
+// on a pure v2 host (the lent device host; .ci/device.sh runs it there).
+func notPureV2() string {
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return ""
+	}
+	return "this kernel boots cgroup v1 hybrid; every row above ran on it (the row runs on a pure v2 host: .ci/device.sh)"
+}
+
+// overlayfsStoreInfo is what tug info must say of a store on overlayfs:
+// fuse-overlayfs where it is installed and /dev/fuse opens (for root
+// here), vfs otherwise, naming why.
+func overlayfsStoreInfo(root bool) string {
+	const refused = "storage:         %s (native overlay refused: the store is on overlayfs"
+	if _, err := exec.LookPath("fuse-overlayfs"); err != nil {
+		return fmt.Sprintf(refused, "vfs") + ", which overlay cannot stack on; fuse-overlayfs unusable: fuse-overlayfs not on PATH (package fuse-overlayfs)"
+	}
+	if root {
+		return fmt.Sprintf(refused, "overlay with fuse-overlayfs")
+	}
+	return fmt.Sprintf(refused, "vfs") + ", which overlay cannot stack on; fuse-overlayfs unusable: /dev/fuse: permission denied"
 }
 
 type matrixRow struct {
@@ -76,18 +110,27 @@ func matrixHosts() []matrixHost {
 			},
 			wantInfo: []string{"storage:         vfs (chosen with --storage-driver): every layer is a full copy"}},
 		{name: "root, store on overlayfs (native overlay refused)", user: rootUser, setup: storeOnOverlayfs,
-			wantInfo: []string{"storage:         overlay with fuse-overlayfs (native overlay refused: the store is on overlayfs"}},
+			wantInfo: []string{overlayfsStoreInfo(true)}},
 		{name: "rootless, store on overlayfs, /dev/fuse closed to users", user: fixture.RootlessUser, setup: storeOnOverlayfs,
-			wantInfo: []string{"storage:         vfs (native overlay refused: the store is on overlayfs, which overlay cannot stack on; fuse-overlayfs unusable: /dev/fuse: permission denied"}},
+			wantInfo: []string{overlayfsStoreInfo(false)}},
 		{name: "rootless, /dev/net/tun closed to users", user: fixture.RootlessUser, setup: plain, helper: "notun",
 			network: "none", defaultNetErr: "/dev/net/tun",
 			wantInfo: []string{"network:         /dev/net/tun: permission denied (mode 0600): the default network"}},
 		{name: "rootless, seccomp filter refusing user namespaces (as in an unprivileged container)", user: fixture.RootlessUser, setup: plain, helper: "seccomp",
 			forbidden: "seccomp",
 			wantInfo:  []string{"user namespaces: refused (operation not permitted; a seccomp filter"}},
-		{name: "rootless, no user namespaces, --isolation=chroot", notRun: "--isolation=chroot is another change's"},
-		{name: "nested: tug inside a tug container", notRun: "nesting is another change's"},
-		{name: "cgroup v2, delegated or not", notRun: "this kernel boots cgroup v1 hybrid; every row above ran on it"},
+		{name: "root in a tug container (default seccomp: no namespaces), --isolation=chroot", user: rootUser, setup: plain,
+			container: []string{}, isolation: "chroot",
+			wantInfo: []string{"isolation:       chroot (auto: no namespace can be made here (operation not permitted: a seccomp filter", "storage:         vfs (native overlay refused: mount -t overlay: operation not permitted"}},
+		{name: "root in a tug container (default seccomp: no namespaces), auto", user: rootUser, setup: plain,
+			container: []string{},
+			wantInfo:  []string{"isolation:       chroot (auto: no namespace can be made here"}},
+		{name: "nested: tug in a rootless tug container, seccomp=unconfined", user: fixture.RootlessUser, setup: plain,
+			container: []string{"--security-opt", "seccomp=unconfined", "-v", "/dev/net/tun:/dev/net/tun"},
+			wantInfo:  []string{"isolation:       rootless (auto: root without CAP_SYS_ADMIN (as in a container): a user namespace of tug's own)", "storage:         overlay (native overlay mounts in tug's user namespace)"}},
+		{name: "cgroup v2, root, run with --memory 64m --pids-limit 100", user: rootUser, setup: plain, notRun: notPureV2(),
+			runOnly:  []string{"--memory", "64m", "--pids-limit", "100"},
+			wantInfo: []string{"cgroups:         v2, root"}},
 		{name: "user.max_user_namespaces=0 or kernel.unprivileged_userns_clone=0", notRun: "a host-wide sysctl would break the tests running beside this one; the refusal path is the seccomp row's, and the message is unit-tested with a fake /proc"},
 		{name: "kernel without unprivileged overlay (< 5.11)", notRun: "one kernel here (6.18); the fallback it causes is the overlayfs-store rows'"},
 	}
@@ -175,7 +218,7 @@ type matrixTool struct {
 
 type stepArgs struct {
 	image, local, remote, ctxDir string
-	net                          []string
+	net, runOnly                 []string
 }
 
 func tugTool() matrixTool {
@@ -191,7 +234,7 @@ func tugTool() matrixTool {
 			case "build":
 				return append(append([]string{"build", "-q"}, a.net...), "-t", a.local, a.ctxDir)
 			case "run":
-				return append(append([]string{"run", "--rm"}, a.net...), a.image)
+				return append(append(append([]string{"run", "--rm"}, a.net...), a.runOnly...), a.image)
 			case "push":
 				return []string{"push", a.local, a.remote}
 			case "rmi":
@@ -229,7 +272,7 @@ func podmanTool(bin string) matrixTool {
 			case "build":
 				return append(append([]string{"build", "-q", tls}, a.net...), "-t", a.local, a.ctxDir)
 			case "run":
-				return append(append([]string{"run", "--rm"}, a.net...), a.image)
+				return append(append(append([]string{"run", "--rm"}, a.net...), a.runOnly...), a.image)
 			case "push":
 				return []string{"push", "-q", tls, a.local, a.remote}
 			case "rmi":
@@ -282,6 +325,11 @@ func hostMatrix(t *testing.T, tool matrixTool, out string) {
 				add(matrixRow{h.name, "all", "not run here: " + h.notRun, ""})
 				t.Skip(h.notRun)
 			}
+			if h.container != nil && tool.name != "tug" {
+				const why = "Podman is no static binary: it cannot be bound into a busybox container as tug is (it needs conmon, an OCI runtime and shared libraries)"
+				add(matrixRow{h.name, "all", "not run here: " + why, ""})
+				t.Skip(why)
+			}
 			if h.helper == "seccomp" && goruntime.GOARCH != "amd64" {
 				add(matrixRow{h.name, "all", "not run here: the test's seccomp filter is written for amd64", ""})
 				t.Skip("seccomp filter is amd64 only")
@@ -303,7 +351,10 @@ func runMatrixHost(t *testing.T, h matrixHost, tool matrixTool, add func(matrixR
 	}, strings.ToLower(h.name))
 	slug = strings.Join(strings.FieldsFunc(slug, func(r rune) bool { return r == '-' }), "-")
 	if len(slug) > 40 {
-		slug = strings.Trim(slug[:40], "-")
+		// Names alike in their first 40 characters must not share a
+		// repository: the rows run side by side (on 16 cores two chroot
+		// rows pulled back each other's image).
+		slug = strings.Trim(slug[:40], "-") + fmt.Sprintf("-%08x", crc32.ChecksumIEEE([]byte(h.name)))
 	}
 	a := stepArgs{
 		local:  "localhost/matrix-" + tool.name + "-" + slug,
@@ -317,9 +368,18 @@ func runMatrixHost(t *testing.T, h matrixHost, tool matrixTool, add func(matrixR
 	if h.network != "" {
 		a.net = []string{"--network", h.network}
 	}
+	if h.isolation != "" {
+		a.net = append(a.net, "--isolation", h.isolation)
+	}
+	a.runOnly = h.runOnly
+	inContainer := matrixContainer(t, h, u, tool.bin, []string{filepath.Dir(flags[slices.Index(flags, "--root")+1]), a.ctxDir})
 	run := func(step string, a stepArgs) fixture.Result {
 		t.Helper()
-		return matrixRun(t, h, u, tool.bin, append(append([]string{}, flags...), tool.args(step, a)...))
+		args := append(append([]string{}, flags...), tool.args(step, a)...)
+		if inContainer != nil {
+			return inContainer(args)
+		}
+		return matrixRun(t, h, u, tool.bin, args)
 	}
 
 	var builtID string
@@ -345,6 +405,15 @@ func runMatrixHost(t *testing.T, h matrixHost, tool matrixTool, add func(matrixR
 			}
 			if d := tool.driver(res.Stdout); res.Code == 0 && d != "" {
 				note = "storage: " + d
+			}
+			if h.container != nil {
+				// Which isolation auto picks is what these hosts are about.
+				for _, l := range strings.Split(res.Stdout, "\n") {
+					if v, ok := strings.CutPrefix(strings.TrimSpace(l), "isolation:"); ok {
+						v, _, _ = strings.Cut(strings.TrimSpace(v), " (")
+						note += "; isolation (auto): " + v
+					}
+				}
 			}
 		case "pull":
 			a.image = busybox
@@ -416,6 +485,9 @@ func runMatrixHost(t *testing.T, h matrixHost, tool matrixTool, add func(matrixR
 			if h.network != "" && (step == "build" || step == "run") {
 				result = "pass with --network " + h.network
 			}
+			if h.isolation != "" && (step == "build" || step == "run") {
+				result = "pass with --isolation=" + h.isolation
+			}
 			if w := warningLine(res.Stderr); w != "" {
 				result += " (" + w + ")"
 			}
@@ -442,6 +514,27 @@ func runMatrixHost(t *testing.T, h matrixHost, tool matrixTool, add func(matrixR
 		default:
 			add(matrixRow{h.name, step, fmt.Sprintf("FAIL (exit %d)", res.Code), strings.Join(errLines, " / ")})
 		}
+	}
+}
+
+// matrixContainer returns, for a host that is a container, how to run
+// bin with args in a fresh one: u's tug runs busybox with the host's
+// flags, bin bound read-only at /usr/local/bin/tug and each of dirs at
+// its own path, on the host's network (the registry is on loopback).
+// It returns nil for any other host.
+func matrixContainer(t *testing.T, h matrixHost, u fixture.User, bin string, dirs []string) func(args []string) fixture.Result {
+	if h.container == nil {
+		return nil
+	}
+	outer := pulled(t, u)
+	return func(args []string) fixture.Result {
+		t.Helper()
+		cmd := append(append([]string{}, outer...), "run", "--rm", "--network", "host", "-v", bin+":/usr/local/bin/tug:ro")
+		for _, d := range dirs {
+			cmd = append(cmd, "-v", d+":"+d)
+		}
+		cmd = append(append(cmd, h.container...), busybox, "tug")
+		return fixture.Run(t, u, tugBin, append(cmd, args...)...)
 	}
 }
 

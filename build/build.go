@@ -47,9 +47,17 @@ type Options struct {
 	Labels         map[string]string
 	// Secrets are what RUN --mount=type=secret may read, by id.
 	Secrets map[string]Secret
+	// SSH are the agents RUN --mount=type=ssh reaches, by id ("default"
+	// also serves ADD of git repositories over ssh).
+	SSH map[string]*SSHAgent
 	// Network is "private" (the default, as for run), "none", "host",
 	// "pasta" or "slirp4netns".
 	Network string
+	// Isolation is how RUN steps are confined (rt.IsolationRootless when
+	// empty); with rt.IsolationChroot every step has the host's network.
+	Isolation rt.Isolation
+	// Debugf, if set, receives the runtime's notes for --debug.
+	Debugf func(format string, args ...any)
 	// Timestamp, if set, fixes every time in the image (SOURCE_DATE_EPOCH).
 	Timestamp *time.Time
 	// Pull gets a base image from its registry even when it is stored.
@@ -98,6 +106,9 @@ type stageState struct {
 	key   string // cache chain key
 	shell []string
 	args  map[string]string
+	// argOrder lists the stage's ARGs as declared (with those of the
+	// stage it is based on first), for RUN's history text.
+	argOrder []string
 	// cmdSet: CMD was set in this stage (ENTRYPOINT then keeps it).
 	cmdSet bool
 	// onbuild are the base's ONBUILD triggers, run right after FROM.
@@ -123,6 +134,7 @@ func Build(ctx context.Context, store *image.Store, o Options) (*Result, error) 
 		fmt.Fprintf(o.Output, "NOTICE: %s: # syntax=%s is noted and otherwise ignored: tug parses Dockerfiles with the BuildKit parser it is built with\n", o.DockerfileName, syntax)
 	}
 	b := &builder{store: store, o: o, lex: lex, runs: map[int]*stageRun{}}
+	defer b.releaseImages() // last: after the stages and the commit
 	b.meta = b.metaArgs(metaArgs)
 
 	target := len(stages) - 1
@@ -233,6 +245,7 @@ type builder struct {
 	runs     map[int]*stageRun // each stage is built once, by whoever asks first
 	wg       sync.WaitGroup    // stages started ahead, in parallel
 	firstErr error             // the first failure other than a cancellation
+	holds    map[string]func() // images in use, by id, and their release
 }
 
 // processWord expands word with the Dockerfile's lexer. BuildKit's
@@ -427,6 +440,12 @@ func (b *builder) from(ctx context.Context, i int, base string) (*stageState, er
 			if len(prev.cfg.Config.Shell) > 0 {
 				st.shell = prev.cfg.Config.Shell
 			}
+			// A stage keeps the ARGs of the stage it starts from, as in
+			// BuildKit.
+			for k, v := range prev.args {
+				st.args[k] = v
+			}
+			st.argOrder = append([]string{}, prev.argOrder...)
 			st.takeTriggers()
 			return st, nil
 		}
@@ -482,7 +501,54 @@ func (b *builder) triggers(base string, lines []string) ([]instructions.Command,
 	return out, nil
 }
 
+// baseImage finds (or pulls) an image the build uses, FROM or --from,
+// and holds it until the build ends: tug rmi and image prune refuse to
+// remove it meanwhile. If it goes between the lookup and the hold, it is
+// looked up (or pulled) again.
 func (b *builder) baseImage(ctx context.Context, ref string) (*image.Image, error) {
+	for try := 0; ; try++ {
+		img, err := b.findImage(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		b.mu.Lock()
+		_, held := b.holds[img.ID]
+		b.mu.Unlock()
+		if held {
+			return img, nil
+		}
+		release, err := b.store.UseImage(img.ID)
+		if errors.Is(err, image.ErrNotFound) && try < 2 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("base image %s: %w", ref, err)
+		}
+		b.mu.Lock()
+		if b.holds == nil {
+			b.holds = map[string]func(){}
+		}
+		if _, held := b.holds[img.ID]; held {
+			release() // another stage took it meanwhile
+		} else {
+			b.holds[img.ID] = release
+		}
+		b.mu.Unlock()
+		return img, nil
+	}
+}
+
+// releaseImages lets the images the build held be removed again.
+func (b *builder) releaseImages() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, release := range b.holds {
+		release()
+		delete(b.holds, id)
+	}
+}
+
+func (b *builder) findImage(ctx context.Context, ref string) (*image.Image, error) {
 	if !b.o.Pull {
 		img, err := b.store.Lookup(ref)
 		if err == nil {
@@ -552,11 +618,20 @@ func (b *builder) step(ctx context.Context, si, index, total int, st *stageState
 	case *instructions.RunCommand:
 		cached, err = b.run(ctx, st, c)
 	case *instructions.CopyCommand:
-		cached, err = b.copy(ctx, st, c.SourcesAndDest, c.From, c.Chown, c.Chmod, c.ExcludePatterns, c.Parents, false, "", text)
+		cached, err = b.copy(ctx, st, copyArgs{sd: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, exclude: c.ExcludePatterns, parents: c.Parents, text: text})
 	case *instructions.AddCommand:
-		cached, err = b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, c.ExcludePatterns, false, true, c.Checksum, text)
+		cached, err = b.copy(ctx, st, copyArgs{sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, exclude: c.ExcludePatterns, isAdd: true, checksum: c.Checksum, keepGitDir: c.KeepGitDir, text: text})
 	case *instructions.ArgCommand:
-		err = b.configStep(st, cmd)
+		// The ARGs' values are part of the key: the history entry (and
+		// so the image) is reused while they stay the same.
+		b.setArgs(st, c)
+		hist := b.argHistory(st, c)
+		key := keyOf(st.key, "ARG", argsKey(st.args), hist)
+		if cached = b.useCache(st, key); !cached {
+			st.cfg.History = append(st.cfg.History, v1.History{Created: v1.Time{Time: b.now()}, CreatedBy: hist, Comment: "buildkit.dockerfile.v0", EmptyLayer: true})
+			st.key = key
+			b.remember(key, cacheRecord{Top: st.top, Cfg: st.cfg})
+		}
 	default:
 		// Config-only steps are cached too, so that a rebuild gives the
 		// same history times and so the same image id.
@@ -610,23 +685,6 @@ func (b *builder) configStep(st *stageState, cmd instructions.Command) error {
 		for _, kv := range x.Env {
 			st.setEnv(kv.Key, kv.Value)
 		}
-	case *instructions.ArgCommand:
-		for _, kv := range x.Args {
-			v, ok := b.o.BuildArgs[kv.Key]
-			if !ok && kv.Value != nil {
-				v, ok = *kv.Value, true
-			}
-			if !ok {
-				v, ok = b.meta[kv.Key]
-			}
-			if ok {
-				st.args[kv.Key] = v
-			} else {
-				st.args[kv.Key] = ""
-			}
-		}
-		st.key = keyOf(st.key, "ARG", argsKey(st.args))
-		return nil // ARG leaves no history entry
 	case *instructions.LabelCommand:
 		if c.Labels == nil {
 			c.Labels = map[string]string{}
@@ -680,11 +738,151 @@ func (b *builder) configStep(st *stageState, cmd instructions.Command) error {
 		}
 	case *instructions.OnbuildCommand:
 		c.OnBuild = append(c.OnBuild, x.Expression)
+		return nil // BuildKit records no history entry for ONBUILD
 	default:
 		return fmt.Errorf("%s: %s is not supported by tug yet", b.o.DockerfileName, strings.ToUpper(cmd.Name()))
 	}
-	st.cfg.History = append(st.cfg.History, v1.History{Created: v1.Time{Time: b.now()}, CreatedBy: fmt.Sprint(cmd) + " # buildkit", Comment: "buildkit.dockerfile.v0", EmptyLayer: true})
+	st.cfg.History = append(st.cfg.History, v1.History{Created: v1.Time{Time: b.now()}, CreatedBy: configHistory(st, cmd), Comment: "buildkit.dockerfile.v0", EmptyLayer: true})
 	return nil
+}
+
+// setArgs applies an ARG: each value comes from --build-arg, else its
+// default, else the ARG of the same name before the first FROM.
+func (b *builder) setArgs(st *stageState, c *instructions.ArgCommand) {
+	for _, kv := range c.Args {
+		v, ok := b.o.BuildArgs[kv.Key]
+		if !ok && kv.Value != nil {
+			v, ok = *kv.Value, true
+		}
+		if !ok {
+			v, ok = b.meta[kv.Key]
+		}
+		if ok {
+			st.args[kv.Key] = v
+		} else {
+			st.args[kv.Key] = ""
+		}
+		st.argOrder = append(st.argOrder, kv.Key)
+	}
+}
+
+// argHistory is an ARG's history text, as BuildKit writes it: each name
+// with the value it took, or the name alone when it has none.
+func (b *builder) argHistory(st *stageState, c *instructions.ArgCommand) string {
+	parts := make([]string, 0, len(c.Args))
+	for _, kv := range c.Args {
+		_, given := b.o.BuildArgs[kv.Key]
+		_, global := b.meta[kv.Key]
+		if given || kv.Value != nil || global {
+			parts = append(parts, kv.Key+"="+st.args[kv.Key])
+		} else {
+			parts = append(parts, kv.Key)
+		}
+	}
+	return "ARG " + strings.Join(parts, " ")
+}
+
+// configHistory is a config step's history text, as BuildKit writes it
+// (dockerfile2llb's dispatch functions): the instruction with its
+// variables expanded, without the " # buildkit" mark that only steps
+// that run or copy get.
+func configHistory(st *stageState, cmd instructions.Command) string {
+	c := &st.cfg.Config
+	switch x := cmd.(type) {
+	case *instructions.EnvCommand:
+		return "ENV" + kvText(x.Env)
+	case *instructions.LabelCommand:
+		return "LABEL" + kvText(x.Labels)
+	case *instructions.MaintainerCommand:
+		return "MAINTAINER " + x.Maintainer
+	case *instructions.WorkdirCommand:
+		return "WORKDIR " + c.WorkingDir
+	case *instructions.UserCommand:
+		return "USER " + x.User
+	case *instructions.CmdCommand:
+		return fmt.Sprintf("CMD %q", c.Cmd)
+	case *instructions.EntrypointCommand:
+		return fmt.Sprintf("ENTRYPOINT %q", c.Entrypoint)
+	case *instructions.ExposeCommand:
+		ports := make([]string, 0, len(x.Ports))
+		for _, p := range x.Ports {
+			if !strings.Contains(p, "/") {
+				p += "/tcp"
+			}
+			ports = append(ports, p)
+		}
+		return fmt.Sprintf("EXPOSE %v", ports)
+	case *instructions.VolumeCommand:
+		return fmt.Sprintf("VOLUME %v", x.Volumes)
+	case *instructions.StopSignalCommand:
+		return "STOPSIGNAL " + x.Signal
+	case *instructions.ShellCommand:
+		return fmt.Sprintf("SHELL %v", x.Shell)
+	case *instructions.HealthCheckCommand:
+		if x.Health != nil {
+			return fmt.Sprintf("HEALTHCHECK %+v", *x.Health)
+		}
+	}
+	return fmt.Sprint(cmd)
+}
+
+func kvText(kvs instructions.KeyValuePairs) string {
+	var sb strings.Builder
+	for _, kv := range kvs {
+		sb.WriteString(" " + kv.Key + "=" + kv.Value)
+	}
+	return sb.String()
+}
+
+// runHistory is a RUN's history text as BuildKit writes it: the ARGs the
+// stage declared with their values (`|2 A=1 B=2`), then the command's
+// argv joined by spaces.
+func runHistory(st *stageState, args []string) string {
+	env := st.env()
+	var pairs []string
+	at := map[string]int{}
+	for _, k := range st.argOrder {
+		kv := k + "=" + env[k]
+		if i, ok := at[k]; ok {
+			pairs[i] = kv
+			continue
+		}
+		at[k] = len(pairs)
+		pairs = append(pairs, kv)
+	}
+	if len(pairs) > 0 {
+		pairs = append([]string{"|" + strconv.Itoa(len(pairs))}, pairs...)
+	}
+	return "RUN " + strings.Join(append(pairs, args...), " ")
+}
+
+// copyHistory is a COPY's or ADD's history text as BuildKit writes it:
+// --parents, --chown and --chmod, the sources (heredocs as <<NAME) and
+// the destination, expanded; --from, --link and --exclude are left out.
+func copyHistory(a copyArgs) string {
+	var sb strings.Builder
+	if a.isAdd {
+		sb.WriteString("ADD")
+	} else {
+		sb.WriteString("COPY")
+	}
+	if a.parents {
+		sb.WriteString(" --parents")
+	}
+	if a.chown != "" {
+		sb.WriteString(" --chown=" + a.chown)
+	}
+	if a.chmod != "" {
+		sb.WriteString(" --chmod=" + a.chmod)
+	}
+	for _, src := range a.sd.SourcePaths {
+		sb.WriteString(" " + src)
+	}
+	for _, sc := range a.sd.SourceContents {
+		sb.WriteString(" <<" + sc.Path)
+	}
+	sb.WriteString(" " + a.sd.DestPath + " # buildkit")
+	return sb.String()
 }
 
 func argsKey(args map[string]string) string {
@@ -711,7 +909,7 @@ func (b *builder) commandLine(st *stageState, c instructions.ShellDependantCmdLi
 	line := strings.Join(c.CmdLine, " ")
 	if len(c.Files) > 0 {
 		if h := singleHeredoc(c); h != nil {
-			line = h.Data
+			line = heredocData(h)
 		} else {
 			var sb strings.Builder
 			sb.WriteString(line)
@@ -733,6 +931,14 @@ func singleHeredoc(c instructions.ShellDependantCmdLine) *instructions.ShellInli
 		return &c.Files[0]
 	}
 	return nil
+}
+
+// heredocData is a heredoc's text, with leading tabs removed for <<-.
+func heredocData(h *instructions.ShellInlineFile) string {
+	if h.Chomp {
+		return parser.ChompHeredocContent(h.Data)
+	}
+	return h.Data
 }
 
 // cacheRecord is what a cached step produced.
@@ -810,12 +1016,12 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	}
 	mounts := instructions.GetMounts(c)
 	args := b.commandLine(st, c.ShellDependantCmdLine)
-	// A heredoc script with #! is written to a file and executed, as
-	// BuildKit does; the file is bound at /dev/pipes/NAME.
+	// A heredoc script with #! is written to a file, bound at
+	// /dev/pipes/NAME, and run by the shell, as BuildKit does.
 	var script *instructions.ShellInlineFile
-	if h := singleHeredoc(c.ShellDependantCmdLine); h != nil && strings.HasPrefix(h.Data, "#!") {
+	if h := singleHeredoc(c.ShellDependantCmdLine); h != nil && strings.HasPrefix(heredocData(h), "#!") {
 		script = h
-		args = []string{"/dev/pipes/" + path.Base(h.Name)}
+		args = append(append([]string{}, st.shell...), "/dev/pipes/"+path.Base(h.Name))
 	}
 	env := append([]string{}, st.cfg.Config.Env...)
 	for _, k := range sortedKeys(st.args) {
@@ -830,7 +1036,7 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	rawArgs, _ := json.Marshal(args)
 	parts := []string{st.key, "RUN", string(rawArgs), argsKey(st.args), network}
 	if script != nil {
-		parts = append(parts, script.Data)
+		parts = append(parts, heredocData(script))
 	}
 	if len(mounts) > 0 {
 		mk, err := b.mountsKey(ctx, st, mounts)
@@ -869,10 +1075,10 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	}
 	if script != nil {
 		f := filepath.Join(runDir, "heredoc-script")
-		if err := os.WriteFile(f, []byte(script.Data), 0o755); err != nil {
+		if err := os.WriteFile(f, []byte(heredocData(script)), 0o755); err != nil {
 			return false, err
 		}
-		rm.mounts = append(rm.mounts, rt.Mount{Type: "bind", Source: f, Destination: args[0], ReadOnly: true})
+		rm.mounts = append(rm.mounts, rt.Mount{Type: "bind", Source: f, Destination: args[len(args)-1], ReadOnly: true})
 	}
 	created := mountPoints(w.Path, append(append([]string{}, runtimeMountPoints...), rm.targets...))
 	spec := &rt.Spec{
@@ -887,6 +1093,11 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 		MaskedPaths:    rt.DefaultMaskedPaths,
 		ReadonlyPaths:  rt.DefaultReadonlyPaths,
 		HostNetwork:    network == "host",
+		Isolation:      b.o.Isolation,
+		Debugf:         b.o.Debugf,
+	}
+	if b.o.Isolation == rt.IsolationChroot && !spec.HostNetwork {
+		return false, fmt.Errorf("RUN --network=%s needs a network namespace, which chroot isolation does not make: leave it out (the host's network) or build with another --isolation", network)
 	}
 	if err := rt.DefaultConfinement(spec); err != nil {
 		return false, err
@@ -924,11 +1135,7 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	if err != nil {
 		return false, err
 	}
-	createdBy := "RUN " + strings.Join(args, " ")
-	if script != nil {
-		createdBy = "RUN " + strings.Join(c.CmdLine, " ")
-	}
-	b.layerStep(st, key, top, diffID, createdBy+" # buildkit")
+	b.layerStep(st, key, top, diffID, runHistory(st, args)+" # buildkit")
 	return false, nil
 }
 
@@ -972,9 +1179,22 @@ func withDefault(env []string, k, v string) []string {
 	return append(env, k+"="+v)
 }
 
+// copyArgs are a COPY's or ADD's flags and operands, expanded.
+type copyArgs struct {
+	sd                 instructions.SourcesAndDest
+	from, chown, chmod string
+	exclude            []string
+	parents, isAdd     bool
+	checksum           string // ADD --checksum
+	keepGitDir         *bool  // ADD --keep-git-dir
+	text               string // the instruction as written, for the cache key
+}
+
 // copy runs COPY or ADD: the sources become one layer, written straight
 // from the context (or another stage) as a tar.
-func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod string, exclude []string, parents, isAdd bool, wantSum, text string) (bool, error) {
+func (b *builder) copy(ctx context.Context, st *stageState, a copyArgs) (bool, error) {
+	sd, from, chown, chmod, exclude, parents, isAdd, wantSum, text := a.sd, a.from, a.chown, a.chmod, a.exclude, a.parents, a.isAdd, a.checksum, a.text
+	history := copyHistory(a)
 	root := b.o.Context.Dir
 	ignore := b.o.Context.excluded
 	if from != "" {
@@ -998,18 +1218,41 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 	multi := false
 	var err error
 	var urls, paths []string
+	var gits []*gitSource
 	for _, s := range sd.SourcePaths {
+		if isAdd {
+			g, isGit, err := parseGitSource(s)
+			if err != nil {
+				return false, fmt.Errorf("%s: %w", b.o.DockerfileName, err)
+			}
+			if isGit {
+				gits = append(gits, g)
+				continue
+			}
+		}
 		switch {
 		case isAdd && (strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")):
 			urls = append(urls, s)
-		case isAdd && (strings.HasPrefix(s, "git@") || strings.HasSuffix(s, ".git")):
-			return false, fmt.Errorf("%s: ADD from a git repository is not supported by tug yet: %s", b.o.DockerfileName, s)
 		default:
 			paths = append(paths, s)
 		}
 	}
-	if wantSum != "" && (len(urls) != 1 || len(paths) > 0) {
-		return false, fmt.Errorf("%s: ADD --checksum needs exactly one URL source", b.o.DockerfileName)
+	if wantSum != "" && (len(paths) > 0 || len(urls)+len(gits) != 1) {
+		return false, fmt.Errorf("%s: ADD --checksum needs exactly one URL or git source", b.o.DockerfileName)
+	}
+	for _, g := range gits {
+		if wantSum != "" {
+			if g.checksum != "" && g.checksum != wantSum {
+				return false, fmt.Errorf("%s: ADD %s: checksum mismatch %q != %q", b.o.DockerfileName, g.src, wantSum, g.checksum)
+			}
+			g.checksum = wantSum
+		}
+		if a.keepGitDir != nil {
+			if g.keepGitDir != nil && *g.keepGitDir != *a.keepGitDir {
+				return false, fmt.Errorf("%s: ADD %s: inconsistent keep-git-dir configuration", b.o.DockerfileName, g.src)
+			}
+			g.keepGitDir = a.keepGitDir
+		}
 	}
 	if len(paths) > 0 {
 		if srcs, multi, err = resolve(root, paths, ignore); err != nil {
@@ -1090,16 +1333,60 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 		dest = path.Join("/", st.cfg.Config.WorkingDir, dest)
 	}
 	dest = path.Clean(dest)
-	if isAdd && len(urls) == 0 && len(srcs) == 1 && isArchive(srcs[0].host) {
-		return b.addArchive(st, srcs[0], dest, text)
+	if isAdd && len(urls) == 0 && len(gits) == 0 && len(srcs) == 1 && isArchive(srcs[0].host) {
+		return b.addArchive(st, srcs[0], dest, text, history)
 	}
 	sum, err := checksum(srcs)
 	if err != nil {
 		return false, err
 	}
-	key := keyOf(st.key, "COPY", text, sum)
+	parts := []string{st.key, "COPY", text, sum}
+	var git gitRunner
+	if len(gits) > 0 {
+		// A repository's contents go under the destination. The commit
+		// each ref names now is in the key, as in BuildKit: the step is
+		// reused, with nothing fetched, while it stays the same.
+		destDir = true
+		sock, stop, err := b.gitSSH(gits)
+		if err != nil {
+			return false, err
+		}
+		defer stop()
+		git.sshSock = sock
+		parts = append(parts, "GIT")
+		for _, g := range gits {
+			git.src = g.src
+			if err := g.resolve(ctx, git); err != nil {
+				return false, fmt.Errorf("%s: %w", b.o.DockerfileName, err)
+			}
+			parts = append(parts, g.key())
+		}
+	}
+	key := keyOf(parts...)
 	if b.useCache(st, key) {
 		return true, nil
+	}
+	for _, g := range gits {
+		dir, err := os.MkdirTemp("", "tug-build-git-")
+		if err != nil {
+			return false, err
+		}
+		defer os.RemoveAll(dir)
+		git.src = g.src
+		src, err := g.checkout(ctx, git, dir)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", b.o.DockerfileName, err)
+		}
+		gs, _, err := resolve(src, []string{"."}, nil)
+		if err != nil {
+			return false, fmt.Errorf("%s: ADD %s: %w", b.o.DockerfileName, g.src, err)
+		}
+		if len(exclude) > 0 {
+			if gs, err = excludeSources(gs, exclude); err != nil {
+				return false, fmt.Errorf("%s: %w", b.o.DockerfileName, err)
+			}
+		}
+		srcs = append(srcs, gs...)
 	}
 	o := copyOptions{dest: dest, destDir: destDir}
 	if chown != "" {
@@ -1123,10 +1410,13 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 	go func() { pw.CloseWithError(writeTar(pw, srcs, o)) }()
 	top, diffID, err := b.store.AddLayer(st.top, pr)
 	pr.Close()
+	if wh := (*whiteoutError)(nil); errors.As(err, &wh) {
+		return false, fmt.Errorf("%s: %s: %w", b.o.DockerfileName, strings.ToUpper(strings.Fields(text)[0]), wh)
+	}
 	if err != nil {
 		return false, err
 	}
-	b.layerStep(st, key, top, diffID, text+" # buildkit")
+	b.layerStep(st, key, top, diffID, history)
 	return false, nil
 }
 

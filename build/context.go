@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/moby/patternmatcher"
+	"go.podman.io/storage/pkg/archive"
 )
 
 // Context is the build context: a directory, with .dockerignore applied.
@@ -248,6 +249,9 @@ func writeTar(w io.Writer, srcs []source, o copyOptions) error {
 		name := o.dest
 		if o.destDir {
 			name = path.Join(o.dest, s.rel)
+		}
+		if strings.HasPrefix(path.Base(name), archive.WhiteoutPrefix) {
+			return &whiteoutError{entry: s.rel}
 		}
 		link := ""
 		if s.info.Mode()&fs.ModeSymlink != 0 {

@@ -89,6 +89,9 @@ func fuzzStep(t *testing.T, b *builder, st *stageState, base string, cmd instruc
 		if _, err := b.triggers(base, []string{c.Expression}); err == nil {
 			_ = b.configStep(st, cmd)
 		}
+	case *instructions.ArgCommand:
+		b.setArgs(st, c)
+		_ = b.argHistory(st, c)
 	default:
 		_ = b.configStep(st, cmd) // unsupported instructions are errors
 	}
@@ -271,6 +274,9 @@ func FuzzAddArchive(f *testing.F) {
 			}
 			if !under(h.Name, dest) {
 				t.Fatalf("entry %q lands outside %s", h.Name, dest)
+			}
+			if strings.HasPrefix(path.Base("/"+h.Name), ".wh.") {
+				t.Fatalf("entry %q is a whiteout in the layer", h.Name)
 			}
 			if h.Typeflag == tar.TypeLink && !under(h.Linkname, dest) {
 				t.Fatalf("hard link %q -> %q points outside %s", h.Name, h.Linkname, dest)

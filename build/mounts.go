@@ -17,8 +17,10 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 
-	rt "github.com/tugcli/tug/runtime"
+	"go.podman.io/storage/pkg/archive"
 	"golang.org/x/sys/unix"
+
+	rt "github.com/tugcli/tug/runtime"
 )
 
 // Secret is a value a RUN step may read through --mount=type=secret: a
@@ -121,6 +123,15 @@ func (b *builder) mountsKey(ctx context.Context, st *stageState, mounts []*instr
 				p += "|-"
 			}
 		}
+		if m.Type == instructions.MountTypeCache && m.From != "" {
+			// The content a new cache starts from, as BuildKit's key has
+			// the base's definition.
+			_, key, err := b.mountSource(ctx, m.From)
+			if err != nil {
+				return "", err
+			}
+			p += "|" + key
+		}
 		if m.Type == instructions.MountTypeBind {
 			if m.From == "" {
 				srcs, _, err := resolve(b.o.Context.Dir, []string{bindSource(m)}, b.o.Context.excluded)
@@ -195,14 +206,20 @@ func (b *builder) cacheMountsDir() string {
 // (which the caller removes). Call release when the step is over.
 func (b *builder) prepareMounts(ctx context.Context, st *stageState, mounts []*instructions.Mount, runDir string) (*runMounts, error) {
 	r := &runMounts{}
+	nSSH := 0
 	for i, m := range mounts {
 		target := mountTarget(st, m.Target)
 		switch m.Type {
 		case instructions.MountTypeCache:
+			var from *cacheBase
 			if m.From != "" {
-				return r, fmt.Errorf("%s: RUN --mount=type=cache,from= is not supported by tug yet", b.o.DockerfileName)
+				top, key, err := b.mountSource(ctx, m.From)
+				if err != nil {
+					return r, err
+				}
+				from = &cacheBase{top: top, key: key}
 			}
-			dir, unlock, err := b.cacheMount(m, target)
+			dir, unlock, err := b.cacheMount(m, target, from)
 			if err != nil {
 				return r, err
 			}
@@ -234,6 +251,20 @@ func (b *builder) prepareMounts(ctx context.Context, st *stageState, mounts []*i
 				return r, err
 			}
 			continue // its target is set there
+		case instructions.MountTypeSSH:
+			t, err := b.sshMount(r, m, nSSH, filepath.Join(runDir, "ssh-"+strconv.Itoa(i)+".sock"))
+			if err != nil {
+				return r, err
+			}
+			if nSSH == 0 {
+				// The first ssh mount is the step's agent, unless the
+				// stage sets SSH_AUTH_SOCK itself (BuildKit's rule).
+				if _, ok := st.env()["SSH_AUTH_SOCK"]; !ok {
+					r.env = append(r.env, "SSH_AUTH_SOCK="+t)
+				}
+			}
+			nSSH++
+			continue // its target is set there
 		default:
 			return r, fmt.Errorf("%s: RUN --mount=type=%s is not supported by tug yet", b.o.DockerfileName, m.Type)
 		}
@@ -242,11 +273,20 @@ func (b *builder) prepareMounts(ctx context.Context, st *stageState, mounts []*i
 	return r, nil
 }
 
+// cacheBase is what a cache mount's from= names: a stage's or an image's
+// top layer ("" for scratch) and a key for its content.
+type cacheBase struct {
+	top, key string
+}
+
 // cacheMount returns the persistent directory of a cache mount, made on
 // first use with its uid, gid and mode, and locked for the step when
 // sharing is locked or private (tug waits where BuildKit would give a
-// private mount a fresh directory).
-func (b *builder) cacheMount(m *instructions.Mount, target string) (string, func(), error) {
+// private mount a fresh directory). With from=, the directory is another
+// cache, one per id, source and content of from (BuildKit keys it on the
+// id and the base's snapshot), and starts as a copy of from's source
+// path (tug copies only that path, the part the step sees).
+func (b *builder) cacheMount(m *instructions.Mount, target string, from *cacheBase) (string, func(), error) {
 	id := m.CacheID
 	if id == "" {
 		id = target
@@ -255,11 +295,23 @@ func (b *builder) cacheMount(m *instructions.Mount, target string) (string, func
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", nil, fmt.Errorf("cache mount %s: %w", id, err)
 	}
-	dir := filepath.Join(base, keyOf("cache-mount", id)[:32])
+	name := keyOf("cache-mount", id)[:32]
+	label := id
+	if from != nil {
+		name = keyOf("cache-mount", id, "from", from.key, path.Clean("/"+m.Source))[:32]
+		label = id + " from " + m.From
+	}
+	dir := filepath.Join(base, name)
 	if _, err := os.Stat(dir); os.IsNotExist(err) {
 		tmp, err := os.MkdirTemp(base, ".new-")
 		if err != nil {
 			return "", nil, fmt.Errorf("cache mount %s: %w", id, err)
+		}
+		if from != nil {
+			if err := b.seedCache(tmp, from, m); err != nil {
+				os.RemoveAll(tmp)
+				return "", nil, fmt.Errorf("cache mount %s: %w", label, err)
+			}
 		}
 		mode := fs.FileMode(0o755)
 		if m.Mode != nil {
@@ -278,7 +330,7 @@ func (b *builder) cacheMount(m *instructions.Mount, target string) (string, func
 		}
 		if err == nil {
 			// The id, for people looking at the store.
-			err = os.WriteFile(tmp+".id", []byte(id+"\n"), 0o600)
+			err = os.WriteFile(tmp+".id", []byte(label+"\n"), 0o600)
 		}
 		if err == nil {
 			if err = os.Rename(tmp+".id", dir+".id"); err == nil {
@@ -312,6 +364,42 @@ func (b *builder) cacheMount(m *instructions.Mount, target string) (string, func
 		unlock = func() { f.Close() }
 	}
 	return dir, unlock, nil
+}
+
+// seedCache copies from's source path (owners, modes, times and links
+// kept) into a new cache directory at the same path, which the step will
+// see; a path from lacks leaves it empty, as an empty cache is.
+func (b *builder) seedCache(dir string, from *cacheBase, m *instructions.Mount) error {
+	if from.top == "" {
+		return nil
+	}
+	root, err := b.store.MountLayer(from.top)
+	if err != nil {
+		return err
+	}
+	defer b.store.UnmountLayer(from.top)
+	src, err := securejoin.SecureJoin(root, m.Source)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(src)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("from=%s,source=%s: not a directory in %s", m.From, m.Source, m.From)
+	}
+	dst, err := securejoin.SecureJoin(dir, m.Source)
+	if err != nil {
+		return err
+	}
+	if err := archive.NewDefaultArchiver().CopyWithTar(src, dst); err != nil {
+		return fmt.Errorf("copying %s from %s: %w", path.Clean("/"+m.Source), m.From, err)
+	}
+	return nil
 }
 
 func isNotEmpty(err error) bool {

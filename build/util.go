@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -74,7 +75,7 @@ func isArchive(p string) bool {
 
 // addArchive runs ADD of a local archive: its entries, placed under dest,
 // become the layer.
-func (b *builder) addArchive(st *stageState, src source, dest, text string) (bool, error) {
+func (b *builder) addArchive(st *stageState, src source, dest, text, history string) (bool, error) {
 	sum, err := checksum([]source{src})
 	if err != nil {
 		return false, err
@@ -97,15 +98,35 @@ func (b *builder) addArchive(st *stageState, src source, dest, text string) (boo
 	go func() { pw.CloseWithError(rebase(dr, pw, dest)) }()
 	top, diffID, err := b.store.AddLayer(st.top, pr)
 	pr.Close()
+	var wh *whiteoutError
+	if errors.As(err, &wh) {
+		return false, fmt.Errorf("ADD %s: %w", src.rel, wh)
+	}
 	if err != nil {
 		return false, fmt.Errorf("ADD %s: %w", src.rel, err)
 	}
-	b.layerStep(st, key, top, diffID, text+" # buildkit")
+	b.layerStep(st, key, top, diffID, history)
 	return false, nil
 }
 
+// whiteoutError is an archive entry, or a file to copy, named like a
+// layer whiteout.
+type whiteoutError struct {
+	entry     string
+	inArchive bool
+}
+
+func (e *whiteoutError) Error() string {
+	if e.inArchive {
+		return fmt.Sprintf("the archive holds a whiteout entry %q (%s): in a layer it would delete files of the image below, so tug refuses the archive; remove that entry from it", path.Base(e.entry), e.entry)
+	}
+	return fmt.Sprintf("%q is named like a layer whiteout (.wh.*): in a layer it would delete files of the image below, so tug refuses to copy it; rename it or leave it out", e.entry)
+}
+
 // rebase copies a tar stream, putting every entry under dest and refusing
-// entries that climb out of it.
+// entries that climb out of it. It refuses whiteout entries (.wh.NAME,
+// .wh..wh..opq) too: Docker writes them as plain files, which then act
+// as whiteouts in the layer and delete the base image's files.
 func rebase(r io.Reader, w io.Writer, dest string) error {
 	tr := tar.NewReader(r)
 	tw := tar.NewWriter(w)
@@ -117,8 +138,15 @@ func rebase(r io.Reader, w io.Writer, dest string) error {
 		if err != nil {
 			return fmt.Errorf("reading archive: %w", err)
 		}
+		if strings.HasPrefix(path.Base(path.Clean("/"+h.Name)), archive.WhiteoutPrefix) {
+			return &whiteoutError{entry: strings.TrimPrefix(path.Clean("/"+h.Name), "/"), inArchive: true}
+		}
 		name := path.Clean("/" + h.Name)
 		h.Name = strings.TrimPrefix(path.Join(dest, name), "/")
+		if strings.HasPrefix(path.Base("/"+h.Name), archive.WhiteoutPrefix) {
+			// The archive's root entry, named after the destination.
+			return &whiteoutError{entry: dest}
+		}
 		if strings.HasSuffix(path.Clean("/"+h.Name), "/..") {
 			return fmt.Errorf("archive entry %q leaves the destination", h.Name)
 		}

@@ -13,11 +13,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"go.podman.io/storage/pkg/archive"
 	"golang.org/x/term"
 
 	"github.com/tugcli/tug/build"
 	"github.com/tugcli/tug/image"
+	rt "github.com/tugcli/tug/runtime"
 )
 
 // BuildCmd is `tug build`.
@@ -32,7 +34,9 @@ type BuildCmd struct {
 	IIDFile   string   `name:"iidfile" help:"Write the image ID to the file." placeholder:"FILE"`
 	Label     []string `sep:"none" help:"Set metadata for an image (KEY=VALUE)."`
 	Secret    []string `sep:"none" help:"Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR." placeholder:"id=ID,src=PATH"`
+	SSH       []string `name:"ssh" sep:"none" help:"SSH agent for RUN --mount=type=ssh (and ADD of git@ repositories): default (uses $SSH_AUTH_SOCK), or ID=SOCKET or ID=KEY[,KEY...]." placeholder:"default|ID[=SOCKET|KEY[,KEY]]"`
 	Network   string   `help:"Networking mode for RUN instructions: private (user-mode networking inside tug, the default unless the configuration file says otherwise), none, host, pasta or slirp4netns."`
+	Isolation string   `help:"How RUN instructions are confined: auto (the strongest that works here, the default), rootless (namespaces) or chroot (root where no namespace can be made, as in a container: the host's network, processes and IPC)." placeholder:"auto|rootless|chroot"`
 	Timestamp *int64   `help:"Set every time in the image to this Unix time, for reproducible images (default: $SOURCE_DATE_EPOCH)."`
 	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Type of progress output: auto, plain, tty, quiet."`
 	TLSVerify bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling base images."`
@@ -54,6 +58,10 @@ func (c *BuildCmd) Run(ctx context.Context, env *Env) error {
 }
 
 func (c *BuildCmd) run(ctx context.Context, env *Env) error {
+	if _, err := rt.ParseIsolation(c.Isolation); err != nil {
+		return err
+	}
+	env.Isolation = c.Isolation
 	// The store first: for an unprivileged user this re-executes tug in
 	// its user namespace, and only that process may read stdin.
 	store, err := env.MountingStore(ctx)
@@ -102,6 +110,16 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 			return res.Image, nil
 		},
 	}
+	if o.Isolation, o.Debugf = env.ChosenIsolation(), logrus.Debugf; o.Isolation == rt.IsolationChroot {
+		// Without a network namespace, the host's network is the only one.
+		switch o.Network {
+		case "":
+			o.Network = "host"
+		case "host":
+		default:
+			return fmt.Errorf("--network %s needs a network namespace, which chroot isolation does not make: leave --network out (the host's network) or use another --isolation", o.Network)
+		}
+	}
 	if o.Network == "" {
 		if o.Network, err = env.defaultNetwork(); err != nil {
 			return err
@@ -132,6 +150,16 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 			o.Secrets = map[string]build.Secret{}
 		}
 		o.Secrets[id] = sec
+	}
+	for _, spec := range c.SSH {
+		id, a, err := build.ParseSSH(spec)
+		if err != nil {
+			return err
+		}
+		if o.SSH == nil {
+			o.SSH = map[string]*build.SSHAgent{}
+		}
+		o.SSH[id] = a
 	}
 	for _, kv := range c.Label {
 		k, v, _ := strings.Cut(kv, "=")

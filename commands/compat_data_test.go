@@ -75,7 +75,7 @@ const runRows = `
 --ip | A | No user-defined networks: a private network's container is 10.0.2.100.
 --ip6 | A | No user-defined networks.
 --ipc | A | Every container gets its own IPC namespace; sharing one is not implemented.
---isolation | A | Windows only.
+--isolation | D | e2e: TestIsolationInContainerPicksChroot, TestIsolationNested. Docker's is Windows only (on Linux it takes only default); tug's, as Buildah's, takes auto (the default, and what default means: the strongest that works here), rootless (namespaces) or chroot (root that can make no namespace, as in a container: the host's network, processes and IPC). --debug says which auto chose.
 -l, --label | A | Containers carry no labels yet.
 --label-file | A | Containers carry no labels yet.
 --link | A | Legacy container links are not implemented.
@@ -171,7 +171,7 @@ var compatCommands = []compatCommand{
 -f, --file | S | e2e: TestBuildDockerfileFromStdin. - reads the Dockerfile from stdin.
 --force-rm | A | Legacy builder only: tug keeps no intermediate containers.
 --iidfile | S | e2e: TestBuildAndRun.
---isolation | A | Windows only.
+--isolation | D | e2e: TestIsolationChrootAsRoot, TestIsolationInContainerPicksChroot. Docker's is Windows only (on Linux it takes only default); tug's, as Buildah's, takes auto (the default, and what default means: the strongest that works here), rootless (namespaces) or chroot (root that can make no namespace, as in a container: RUN steps get the host's network, processes and IPC). --debug says which auto chose.
 --label | S | e2e: TestBuildAndRun.
 --load | A | Not needed: the image always goes into tug's store.
 -m, --memory | A | Legacy builder only.
@@ -193,7 +193,7 @@ var compatCommands = []compatCommand{
 --security-opt | A | Legacy builder only.
 --shm-size | A | Not implemented.
 --squash | A | Legacy builder only.
---ssh | A | RUN --mount=type=ssh is not implemented yet.
+--ssh | S | e2e: TestBuild4SSH. default ($SSH_AUTH_SOCK), ID=SOCKET or ID=KEY[,KEY...]; steps get a read-only agent, as from BuildKit.
 -t, --tag | S | e2e: TestBuildAndRun.
 --target | S | e2e: TestBuildMultiStageAndTarget.
 --ulimit | A | Not implemented for RUN steps.
@@ -320,6 +320,11 @@ var compatCommands = []compatCommand{
 -i, --input | S | e2e: TestSaveLoadEachFormat. Also an OCI layout directory; compression is detected.
 --platform | A | Loads the archive's image for the host's platform.
 -q, --quiet | S | e2e: TestSaveLoadPipes.
+`},
+	{cmd: "image prune", rows: `
+-a, --all | S | e2e: TestDiskFull.
+--filter | A | Not implemented.
+-f, --force | S | tug never prompts.
 `},
 	{cmd: "cp", args: []string{"c:/a", "b"}, rows: `
 -a, --archive | S | e2e: TestCp.

@@ -389,7 +389,9 @@ compdef _tug tug
 _tug() {
     local -a lines cands
     local line c d
-    lines=("${(@f)$("${words[1]}" __complete "${(@)words[2,CURRENT]}" 2>/dev/null)}")
+    # The words before, less their quotes, and the current one up to the
+    # cursor as zsh has unquoted it (an opening quote is not in PREFIX).
+    lines=("${(@f)$("${words[1]}" __complete "${(@Q)words[2,CURRENT-1]}" "${(Q)PREFIX}" 2>/dev/null)}")
     if [[ ${lines[1]} == :files ]]; then
         _files
         return
@@ -418,7 +420,9 @@ function __tug_complete
     set -l tokens (commandline -opc)
     set -l cmd $tokens[1]
     set -e tokens[1]
-    set -l cur (commandline -ct)
+    # fish unquotes the tokens before (-o), not the current one, which may
+    # still lack its closing quote.
+    set -l cur (commandline -ct | string unescape)
     set -l out ($cmd __complete $tokens "$cur" 2>/dev/null)
     if test "$out[1]" = ":files"
         __fish_complete_path "$cur"

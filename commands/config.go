@@ -23,6 +23,8 @@ import (
 //	default = "pasta"         # run's and build's --network when not given
 //	[registries]
 //	config = "/etc/tug/registries.conf"   # instead of Podman's registries.conf
+//	[isolation]
+//	default = "chroot"        # run's and build's --isolation when not given
 type Config struct {
 	Storage struct {
 		Driver  string `toml:"driver"`
@@ -35,6 +37,9 @@ type Config struct {
 	Registries struct {
 		Config string `toml:"config"`
 	} `toml:"registries"`
+	Isolation struct {
+		Default string `toml:"default"`
+	} `toml:"isolation"`
 
 	// Path is the file read ("" when there is none); Set lists the keys it
 	// set, as section.key.
@@ -82,7 +87,7 @@ func loadConfig() (*Config, error) {
 		for _, k := range undec {
 			keys = append(keys, k.String())
 		}
-		return nil, fmt.Errorf("configuration file %s: unknown key %s (tug knows storage.driver, storage.root, storage.runroot, network.default, registries.config)", p, strings.Join(keys, ", "))
+		return nil, fmt.Errorf("configuration file %s: unknown key %s (tug knows storage.driver, storage.root, storage.runroot, network.default, registries.config, isolation.default)", p, strings.Join(keys, ", "))
 	}
 	for _, k := range md.Keys() {
 		if len(k) == 2 {

@@ -22,8 +22,49 @@ type Env struct {
 	Args []string
 	// Config is the configuration file's settings, read on first use.
 	Config *Config
+	// Isolation is the --isolation of run, create and build, given before
+	// the store is opened; empty is the configuration file's, else auto.
+	Isolation string
 
-	store *image.Store
+	store  *image.Store
+	choice *rt.Choice
+}
+
+// isolation settles, once per process, how this tug confines containers
+// and what it enters first (see rt.ChooseIsolation).
+func (e *Env) isolation() (rt.Choice, error) {
+	if e.choice != nil {
+		return *e.choice, nil
+	}
+	if err := e.loadConfig(); err != nil {
+		return rt.Choice{}, err
+	}
+	req := e.Isolation
+	if req == "" {
+		req = e.Config.Isolation.Default
+	}
+	iso, err := rt.ParseIsolation(req)
+	if err != nil {
+		if e.Isolation == "" {
+			err = fmt.Errorf("configuration file %s: isolation.default: %w", e.Config.Path, err)
+		}
+		return rt.Choice{}, err
+	}
+	c, err := rt.ChooseIsolation(iso)
+	if err != nil {
+		return rt.Choice{}, err
+	}
+	e.choice = &c
+	return c, nil
+}
+
+// ChosenIsolation is the isolation the store was opened for: call it
+// after Store or MountingStore.
+func (e *Env) ChosenIsolation() rt.Isolation {
+	if e.choice == nil {
+		return rt.IsolationRootless
+	}
+	return e.choice.Isolation
 }
 
 // loadConfig reads the configuration file once and applies its defaults
@@ -66,15 +107,28 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 	if err := e.loadConfig(); err != nil {
 		return nil, err
 	}
-	if mounts && rt.NeedsMountNamespace() {
-		code, err := rt.RunInMountNamespace(ctx, e.Args)
+	choice, err := e.isolation()
+	if err != nil && !mounts {
+		// A command that runs nothing needs only the store: it opens it
+		// as auto would, or, where nothing isolates, as root can.
+		if c, aerr := rt.ChooseIsolation(rt.IsolationAuto); aerr == nil {
+			choice, err = c, nil
+		} else if os.Geteuid() == 0 {
+			choice, err = rt.Choice{Isolation: "none", Why: "none works here, and this command runs nothing: " + oneLine(err.Error())}, nil
+		}
+	}
+	if err != nil {
+		return nil, &ExitError{Code: 125, Err: err}
+	}
+	if mounts && choice.Entry == rt.EntryMountNamespace {
+		code, err := rt.RunInMountNamespace(ctx, e.Args, choice)
 		if err != nil {
 			return nil, &ExitError{Code: 125, Err: err}
 		}
 		return nil, &ExitError{Code: code}
 	}
-	if rt.NeedsUserNamespace() {
-		ns, err := rt.PlanUserNamespace()
+	if choice.UserNamespace() {
+		ns, err := choice.PlanUserNamespace()
 		if err != nil {
 			return nil, err
 		}
@@ -87,6 +141,8 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 		}
 		return nil, &ExitError{Code: code}
 	}
+	// Said once, by the tug that runs the command.
+	logrus.Debugf("isolation: %s (%s)", choice.Isolation, choice.Why)
 	s, err := image.Open(image.Options{
 		GraphRoot:         e.Globals.Root,
 		RunRoot:           e.Globals.RunRoot,

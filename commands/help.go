@@ -30,7 +30,7 @@ var runFlagGroups = []struct {
 	{"Process and environment:", []string{"entrypoint", "env", "env-file", "workdir", "user", "hostname", "init"}},
 	{"Networking:", []string{"network", "publish", "publish-all", "dns", "dns-search", "dns-option", "add-host", "expose"}},
 	{"Storage:", []string{"volume", "mount", "tmpfs", "read-only"}},
-	{"Security:", []string{"cap-add", "cap-drop", "privileged", "security-opt"}},
+	{"Security:", []string{"cap-add", "cap-drop", "privileged", "security-opt", "isolation"}},
 	{"Resources:", []string{"memory", "memory-swap", "memory-reservation", "cpus", "cpu-shares", "pids-limit", "cgroup-parent", "ulimit"}},
 }
 
@@ -405,7 +405,9 @@ func commandNodes(n *kong.Node) []*kong.Node {
 func (*BuildCmd) Help() string {
 	return `tug build -t myapp .
 tug build -t myapp:1 -f docker/Dockerfile --build-arg VERSION=1 .
-tug build --target test --no-cache -q .      # prints only the image id`
+tug build --target test --no-cache -q .      # prints only the image id
+tug build --ssh default -t myapp .           # RUN --mount=type=ssh reaches $SSH_AUTH_SOCK's agent
+tug build --isolation=chroot -t myapp .      # root in a CI container that can make no namespace`
 }
 
 func (*BuilderCmd) Help() string {
@@ -453,7 +455,8 @@ tug history --no-trunc --format '{{.CreatedBy}}' myapp`
 func (*ImageCmd) Help() string {
 	return `tug image ls
 tug image rm busybox
-tug image inspect -f '{{.Config.Cmd}}' busybox`
+tug image inspect -f '{{.Config.Cmd}}' busybox
+tug image prune -a`
 }
 
 func (*TagCmd) Help() string {
@@ -491,7 +494,8 @@ tug info --format '{{.Store.GraphRoot}}'`
 func (*RunCmd) Help() string {
 	return `tug run --rm -it busybox sh             # a shell; the container goes when it exits
 tug run -d --name web -p 8080:80 busybox httpd -f -p 80
-tug run --rm -v "$PWD":/src -w /src -u 1000 busybox ls`
+tug run --rm -v "$PWD":/src -w /src -u 1000 busybox ls
+tug --debug run --rm busybox true       # says which --isolation auto chose`
 }
 
 func (*CreateCmd) Help() string {
@@ -568,6 +572,11 @@ tug container prune -f`
 
 func (*ContainerPruneCmd) Help() string {
 	return `tug container prune -f`
+}
+
+func (*ImagePruneCmd) Help() string {
+	return `tug image prune                      # images without a name
+tug image prune -a -f                # every image no container uses`
 }
 
 func (*ContainerInspectCmd) Help() string {

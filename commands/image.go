@@ -12,16 +12,40 @@ import (
 // ImageCmd is `tug image`, Docker's management command: the same commands
 // as the top-level ones.
 type ImageCmd struct {
-	Ls      ImagesCmd  `cmd:"" aliases:"list" help:"List images."`
-	Rm      RmiCmd     `cmd:"" aliases:"remove" help:"Remove one or more images."`
-	Inspect InspectCmd `cmd:"" help:"Display detailed information on one or more images."`
-	Pull    PullCmd    `cmd:"" help:"Download an image from a registry."`
-	Push    PushCmd    `cmd:"" help:"Upload an image to a registry."`
-	Tag     TagCmd     `cmd:"" help:"Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."`
-	Save    SaveCmd    `cmd:"" help:"Save one or more images to a tar archive."`
-	Load    LoadCmd    `cmd:"" help:"Load images from a tar archive or standard input."`
-	Build   BuildCmd   `cmd:"" help:"Build an image from a Dockerfile."`
-	History HistoryCmd `cmd:"" help:"Show the history of an image."`
+	Ls      ImagesCmd     `cmd:"" aliases:"list" help:"List images."`
+	Rm      RmiCmd        `cmd:"" aliases:"remove" help:"Remove one or more images."`
+	Inspect InspectCmd    `cmd:"" help:"Display detailed information on one or more images."`
+	Pull    PullCmd       `cmd:"" help:"Download an image from a registry."`
+	Push    PushCmd       `cmd:"" help:"Upload an image to a registry."`
+	Tag     TagCmd        `cmd:"" help:"Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."`
+	Save    SaveCmd       `cmd:"" help:"Save one or more images to a tar archive."`
+	Load    LoadCmd       `cmd:"" help:"Load images from a tar archive or standard input."`
+	Build   BuildCmd      `cmd:"" help:"Build an image from a Dockerfile."`
+	History HistoryCmd    `cmd:"" help:"Show the history of an image."`
+	Prune   ImagePruneCmd `cmd:"" help:"Remove unused images."`
+}
+
+// ImagePruneCmd is `tug image prune`.
+type ImagePruneCmd struct {
+	All   bool `short:"a" help:"Remove every image no container uses, not just dangling ones."`
+	Force bool `short:"f" help:"Do not prompt for confirmation (tug never prompts)."`
+}
+
+// Run removes dangling images, or with --all every image no container
+// uses, and lists them as Docker does.
+func (c *ImagePruneCmd) Run(ctx context.Context, env *Env) error {
+	store, err := env.Store(ctx)
+	if err != nil {
+		return err
+	}
+	removed, err := store.PruneImages(c.All)
+	if len(removed) > 0 {
+		fmt.Fprintln(env.Stdout, "Deleted Images:")
+		for _, id := range removed {
+			fmt.Fprintf(env.Stdout, "deleted: sha256:%s\n", id)
+		}
+	}
+	return err
 }
 
 // HistoryCmd is `tug history`.

@@ -36,7 +36,7 @@ type infoReport struct {
 
 // Run reports the store and what this host offers tug.
 func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
-	host := hostCheck()
+	host := hostCheck(env)
 	store, err := env.Store(ctx)
 	if ee := (*ExitError)(nil); errors.As(err, &ee) && ee.Err == nil {
 		// The namespace child printed the report.
@@ -45,7 +45,7 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		// Without a store, the host section says why.
 		r := infoReport{Version: Version, Rootless: rt.NeedsUserNamespace() || rt.InUserNamespace(), CgroupVersion: rt.CgroupVersion(), Helpers: rt.Helpers(), Host: host}
-		r.Checks = hostFindings(host, r.Rootless, nil, err)
+		r.Checks = append(hostFindings(host, r.Rootless, nil, err), isolationFinding(env))
 		if c.Format != "" {
 			writeObject(env.Stdout, c.Format, r)
 		} else {
@@ -62,7 +62,7 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 	if env.Config != nil {
 		r.Config, r.ConfigSet = env.Config.Path, env.Config.Set
 	}
-	r.Checks = hostFindings(host, r.Rootless, &si, nil)
+	r.Checks = append(hostFindings(host, r.Rootless, &si, nil), isolationFinding(env))
 	uids, gids, err := rt.HostIDMaps()
 	if err != nil {
 		return fmt.Errorf("reading id maps: %w", err)

@@ -18,7 +18,7 @@ const envHostCheck = "_TUG_HOST_CHECK"
 // hostCheck returns the host as the tug the user started sees it. The
 // outer tug of a rootless command checks, and leaves the result in its
 // environment for the namespace child it is about to start.
-func hostCheck() *rt.HostCheck {
+func hostCheck(env *Env) *rt.HostCheck {
 	if rt.InUserNamespace() {
 		var h rt.HostCheck
 		if err := json.Unmarshal([]byte(os.Getenv(envHostCheck)), &h); err == nil {
@@ -27,7 +27,7 @@ func hostCheck() *rt.HostCheck {
 		}
 	}
 	h := rt.CheckHost()
-	if rt.NeedsUserNamespace() {
+	if c, err := env.isolation(); err == nil && c.UserNamespace() {
 		if b, err := json.Marshal(h); err == nil {
 			os.Setenv(envHostCheck, string(b))
 		}
@@ -46,6 +46,24 @@ func hostFindings(h *rt.HostCheck, rootless bool, store *image.StoreInfo, storeE
 		}
 	}
 	return out
+}
+
+// isolationFinding says how run and build confine their commands here
+// when --isolation is left out.
+func isolationFinding(env *Env) rt.Finding {
+	f := rt.Finding{Name: "isolation"}
+	c, err := env.isolation()
+	switch {
+	case err != nil:
+		f.State = "none works"
+		f.Consequence = oneLine(err.Error())
+	case c.Isolation == rt.IsolationChroot:
+		f.State = "chroot (" + c.Why + ")"
+		f.Consequence = "containers and RUN steps share this host's network, processes and IPC; --network must be host"
+	default:
+		f.State = string(c.Isolation) + " (" + c.Why + ")"
+	}
+	return f
 }
 
 func storageFinding(h *rt.HostCheck, si *image.StoreInfo, storeErr error) rt.Finding {

@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		env.Globals = &cli.Globals
 		configureLogging(&cli.Globals, stderr)
-		err = kctx.Run()
+		err = env.diskFull(kctx.Run())
 		env.close()
 		if err != nil {
 			return report(stderr, err, cli.Debug), true
@@ -220,11 +220,43 @@ func report(w io.Writer, err error, debug bool) int {
 	}
 	fmt.Fprintf(w, "Error: %s\n", oneLine(err.Error()))
 	if debug {
-		for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
-			fmt.Fprintf(w, "  caused by: %s\n", oneLine(e.Error()))
-		}
+		printCauses(w, err, "  ")
 	}
 	return code
+}
+
+// printCauses prints the chain of errors err wraps, one "caused by:"
+// line each; the errors an error joins (errors.Join, several %w) each
+// start a branch, indented under it. A wrapper that says nothing more
+// than what it wraps (ExitError, a stack trace's, kong's errors.Join of
+// the one error a command returned) gets no line.
+func printCauses(w io.Writer, err error, indent string) {
+	said := oneLine(err.Error())
+	for {
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			errs := u.Unwrap()
+			if len(errs) != 1 {
+				for _, e := range errs {
+					fmt.Fprintf(w, "%scaused by: %s\n", indent, oneLine(e.Error()))
+					printCauses(w, e, indent+"  ")
+				}
+				return
+			}
+			err = errs[0]
+		default:
+			return
+		}
+		if err == nil {
+			return
+		}
+		if msg := oneLine(err.Error()); msg != said {
+			fmt.Fprintf(w, "%scaused by: %s\n", indent, msg)
+			said = msg
+		}
+	}
 }
 
 func oneLine(s string) string {

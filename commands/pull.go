@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
-
-	"github.com/docker/go-units"
 
 	"github.com/tugcli/tug/image"
 	"github.com/tugcli/tug/remote"
@@ -122,49 +119,16 @@ func (c *PullCmd) pull(ctx context.Context, env *Env, store *image.Store, w io.W
 	return res, nil
 }
 
-// pullProgress shows one line per layer: redrawn in place on a terminal,
-// and on a pipe only the lines where a layer reaches a final state.
-type pullProgress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	tty   bool
-	order []string
-	state map[string]image.PullEvent
-	drawn int
-}
+// pullProgress shows pull events through layerProgress: a layer
+// downloading shows its bytes, rate and time left on a terminal; on a
+// pipe, a line when a layer is already there or stored.
+type pullProgress struct{ *layerProgress }
 
 func newPullProgress(w io.Writer, tty bool) *pullProgress {
-	return &pullProgress{w: w, tty: tty, state: map[string]image.PullEvent{}}
+	return &pullProgress{newLayerProgress(w, tty)}
 }
 
 func (p *pullProgress) event(e image.PullEvent) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.state[e.Layer]; !ok {
-		p.order = append(p.order, e.Layer)
-	}
-	p.state[e.Layer] = e
-	if p.tty {
-		p.redraw()
-		return
-	}
-	switch e.Status {
-	case image.StatusExists, image.StatusComplete:
-		fmt.Fprintf(p.w, "%s: %s\n", e.Layer, e.Status)
-	}
-}
-
-func (p *pullProgress) redraw() {
-	if p.drawn > 0 {
-		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
-	}
-	for _, id := range p.order {
-		e := p.state[id]
-		line := fmt.Sprintf("%s: %s", id, e.Status)
-		if e.Status == image.StatusDownload && e.Total > 0 {
-			line += fmt.Sprintf(" %s/%s", units.HumanSize(float64(e.Current)), units.HumanSize(float64(e.Total)))
-		}
-		fmt.Fprintf(p.w, "\x1b[2K%s\n", line)
-	}
-	p.drawn = len(p.order)
+	final := e.Status == image.StatusExists || e.Status == image.StatusComplete
+	p.update(e.Layer, e.Status, e.Current, e.Total, e.Status == image.StatusDownload, final)
 }

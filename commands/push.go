@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/docker/go-units"
-
 	"github.com/tugcli/tug/image"
 	"github.com/tugcli/tug/remote"
 )
@@ -62,31 +60,16 @@ func (c *PushCmd) Run(ctx context.Context, env *Env) error {
 	return nil
 }
 
-// pushProgress shows push events: on a terminal through pull's redrawn
-// per-layer lines, on a pipe one plain line when a layer is done.
-type pushProgress struct {
-	w   io.Writer
-	tty *pullProgress
-}
+// pushProgress shows push events through layerProgress: a layer being
+// compressed or uploaded shows its bytes, rate and time left on a
+// terminal; on a pipe, one plain line when a layer is done.
+type pushProgress struct{ *layerProgress }
 
 func newPushProgress(w io.Writer, tty bool) *pushProgress {
-	p := &pushProgress{w: w}
-	if tty {
-		p.tty = newPullProgress(w, true)
-	}
-	return p
+	return &pushProgress{newLayerProgress(w, tty)}
 }
 
 func (p *pushProgress) event(e image.PushEvent) {
-	if p.tty == nil {
-		if e.Final {
-			fmt.Fprintf(p.w, "%s: %s\n", e.Layer, e.Status)
-		}
-		return
-	}
-	status := e.Status
-	if !e.Final && e.Total > 0 && (e.Status == image.StatusPushing || e.Status == image.StatusCompressing) {
-		status += fmt.Sprintf(" %s/%s", units.HumanSize(float64(e.Current)), units.HumanSize(float64(e.Total)))
-	}
-	p.tty.event(image.PullEvent{Layer: e.Layer, Status: status})
+	moving := !e.Final && (e.Status == image.StatusPushing || e.Status == image.StatusCompressing)
+	p.update(e.Layer, e.Status, e.Current, e.Total, moving, e.Final)
 }

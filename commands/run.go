@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/moby/profiles/seccomp"
+	"github.com/sirupsen/logrus"
 
 	"github.com/tugcli/tug/image"
 	rt "github.com/tugcli/tug/runtime"
@@ -45,6 +46,7 @@ type RunCmd struct {
 	CapDrop     []string `name:"cap-drop" help:"Drop Linux capabilities."`
 	Privileged  bool     `help:"Give extended privileges: every capability, no seccomp filter, nothing masked."`
 	SecurityOpt []string `name:"security-opt" sep:"none" help:"Security options: seccomp=unconfined|FILE, no-new-privileges."`
+	Isolation   string   `help:"How the container is confined: auto (the strongest that works here, the default), rootless (namespaces) or chroot (root where no namespace can be made, as in a container: the host's network, processes and IPC)." placeholder:"auto|rootless|chroot"`
 	ReadOnly    bool     `name:"read-only" help:"Mount the container's root filesystem as read only."`
 	Ulimit      []string `sep:"none" help:"Ulimit options, e.g. nofile=1024:2048."`
 	Volume      []string `short:"v" sep:"none" help:"Bind mount a volume: HOST-DIR:CONTAINER-DIR[:ro|rw] or NAME:CONTAINER-DIR."`
@@ -95,6 +97,10 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
+	if _, err := rt.ParseIsolation(c.Isolation); err != nil {
+		return err
+	}
+	env.Isolation = c.Isolation
 	store, err := env.MountingStore(ctx)
 	if err != nil {
 		return err
@@ -102,6 +108,16 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	// Inside tug's namespaces now, where the container's cgroup is made.
 	if err := c.ResourceFlags.resolve(); err != nil {
 		return err
+	}
+	if env.ChosenIsolation() == rt.IsolationChroot {
+		// Without a network namespace, the host's network is the only one.
+		switch c.Network {
+		case "":
+			c.Network = "host"
+		case "host":
+		default:
+			return fmt.Errorf("--network %s needs a network namespace, which chroot isolation does not make: leave --network out (the host's network) or use another --isolation", c.Network)
+		}
 	}
 	if c.Network == "" {
 		if c.Network, err = env.defaultNetwork(); err != nil {
@@ -151,6 +167,7 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		if err != nil {
 			return 0, err
 		}
+		spec.Isolation, spec.Debugf = env.ChosenIsolation(), logrus.Debugf
 		state.Hostname, state.Env = spec.Hostname, spec.Env
 		state.Network, state.Ports = c.networkMode(), portBindings(spec.Network)
 		for _, m := range spec.Mounts {

@@ -255,6 +255,14 @@ func (s *Store) Remove(ref string, force bool) (*RemoveReport, error) {
 			return nil, fmt.Errorf("conflict: unable to remove %s: %w %s (remove the container first)", ref, ErrInUse, shortHex(c.ID))
 		}
 	}
+	unlock, err := s.lockForRemoval(img.ID)
+	if errors.Is(err, ErrUsedByBuild) {
+		return nil, fmt.Errorf("conflict: unable to remove %s: %w (cannot be forced): wait for the build to finish", ref, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if _, err := s.s.DeleteImage(img.ID, true); err != nil {
 		return nil, fmt.Errorf("deleting image %s: %w", shortHex(img.ID), err)
 	}

@@ -165,7 +165,15 @@ func (s *Store) PruneImages(all bool) ([]string, error) {
 		if used[img.ID] || (!all && len(img.Names) > 0) {
 			continue
 		}
-		_, err := s.s.DeleteImage(img.ID, true)
+		unlock, err := s.lockForRemoval(img.ID)
+		if errors.Is(err, ErrUsedByBuild) {
+			continue // a running build's base
+		}
+		if err != nil {
+			return removed, err
+		}
+		_, err = s.s.DeleteImage(img.ID, true)
+		unlock()
 		if errors.Is(err, storage.ErrImageUnknown) {
 			continue // another tug removed it since it was listed
 		}

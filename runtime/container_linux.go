@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,8 +44,11 @@ func (e *ExecError) Error() string { return e.Msg }
 // initReport is what the init writes on its error pipe when setup or exec
 // fails; nothing is written when exec succeeds.
 type initReport struct {
-	Msg  string `json:"msg"`
-	Code int    `json:"code"`
+	Msg  string `json:"msg,omitempty"`
+	Code int    `json:"code,omitempty"`
+	// Note is not a failure: something the init did another way, for
+	// --debug (several may come before the pipe closes).
+	Note string `json:"note,omitempty"`
 }
 
 // Run starts the container described by spec and waits for it. It returns
@@ -110,6 +114,24 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	flags := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP
 	if !spec.HostNetwork {
 		flags |= unix.CLONE_NEWNET
+	}
+	if spec.Isolation == IsolationChroot {
+		if !spec.HostNetwork {
+			return 0, errors.New("chroot isolation shares the host's network: use --network host (or leave --network out)")
+		}
+		flags = chrootFlags
+		if err := tryClone(chrootFlags); err != nil {
+			// Nothing can be mounted: tug puts what the command needs
+			// into the root file system itself, and takes it out after.
+			flags = 0
+			spec.NoMountNamespace = true
+			spec.debugf("chroot isolation: no mount or UTS namespace (%v): nothing is mounted for the command, and it shares the host name", err)
+			undo, err := prepareChroot(spec)
+			if err != nil {
+				return 0, err
+			}
+			defer undo()
+		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: uintptr(flags),
@@ -196,25 +218,48 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	}
 	// The error pipe closes on exec (close-on-exec) with nothing written,
 	// or carries why setup or exec failed.
-	report, _ := io.ReadAll(errR)
-	if len(report) == 0 {
+	raw, _ := io.ReadAll(errR)
+	report, failed := readInitReports(raw, spec.debugf)
+	if !failed {
 		cg.initRunning(cmd.Process.Pid)
 	}
 	waitErr := cmd.Wait()
 	if cons != nil {
 		cons.stop()
 	}
-	if len(report) > 0 {
-		var r initReport
-		if err := json.Unmarshal(report, &r); err != nil {
-			return 0, fmt.Errorf("container init failed: %s", report)
+	if failed {
+		if report.Code == 126 || report.Code == 127 {
+			return 0, &ExecError{Code: report.Code, Msg: report.Msg}
 		}
-		if r.Code == 126 || r.Code == 127 {
-			return 0, &ExecError{Code: r.Code, Msg: r.Msg}
-		}
-		return 0, errors.New(r.Msg)
+		return 0, errors.New(report.Msg)
 	}
 	return exitStatus(waitErr, "waiting for the container")
+}
+
+// readInitReports reads what the init wrote on its error pipe: notes,
+// passed to debugf, then the failure, if any.
+func readInitReports(raw []byte, debugf func(string, ...any)) (report initReport, failed bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for {
+		var r initReport
+		if err := dec.Decode(&r); err == io.EOF {
+			return report, failed
+		} else if err != nil {
+			return initReport{Msg: fmt.Sprintf("container init failed: %s", raw)}, true
+		}
+		if r.Note != "" {
+			debugf("%s", r.Note)
+			continue
+		}
+		report, failed = r, true
+	}
+}
+
+// debugf passes a note to spec.Debugf, if set.
+func (spec *Spec) debugf(format string, args ...any) {
+	if spec.Debugf != nil {
+		spec.Debugf(format, args...)
+	}
 }
 
 // exitStatus turns cmd.Wait's error into the status a shell would report:

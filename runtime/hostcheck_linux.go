@@ -196,8 +196,13 @@ func checkHost(e hostEnv) *HostCheck {
 // error from the clone itself (EPERM, ENOSPC, EUSERS, EINVAL) means it did
 // not. It costs a fork, not a program start.
 func tryUserNamespace() error {
+	return tryClone(syscall.CLONE_NEWUSER)
+}
+
+// tryClone is tryUserNamespace for any set of namespaces.
+func tryClone(flags uintptr) error {
 	pid, err := syscall.ForkExec("/dev/null/tug-userns-probe", []string{"tug-userns-probe"}, &syscall.ProcAttr{
-		Sys: &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER},
+		Sys: &syscall.SysProcAttr{Cloneflags: flags},
 	})
 	if err == nil {
 		// Cannot happen (nothing is at that path); reap it all the same.

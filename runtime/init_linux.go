@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	stdruntime "runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -47,6 +48,11 @@ func containerInit() {
 		errPipe.Write(b)
 		os.Exit(code)
 	}
+	// Notes go to tug's --debug, on the same pipe, before any failure.
+	note := func(format string, args ...any) {
+		b, _ := json.Marshal(initReport{Note: fmt.Sprintf(format, args...)})
+		errPipe.Write(b)
+	}
 
 	var spec Spec
 	specFile := os.NewFile(initSpecFD, "init-spec")
@@ -58,20 +64,49 @@ func containerInit() {
 	// cgroup v1 it was moved there after the clone, in a cgroup namespace
 	// rooted at tug's cgroup: one made now shows the container's as "/"
 	// (as runc does).
-	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-		fail(125, &os.SyscallError{Syscall: "unshare(CLONE_NEWCGROUP)", Err: err})
-	}
-
-	if err := setupRootfs(&spec); err != nil {
-		fail(125, err)
-	}
-	if spec.Tty {
-		if err := setupConsole(spec.UID); err != nil {
-			fail(125, err)
+	// Chroot isolation keeps the host's cgroup namespace.
+	chroot := spec.Isolation == IsolationChroot
+	if !chroot {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			fail(125, &os.SyscallError{Syscall: "unshare(CLONE_NEWCGROUP)", Err: err})
 		}
 	}
-	if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-		fail(125, &os.SyscallError{Syscall: "sethostname", Err: err})
+
+	if spec.NoMountNamespace {
+		// Chroot isolation where nothing can be mounted: tug prepared the
+		// root file system; the terminal comes from tug's /dev/pts, as the
+		// container has none.
+		if spec.Tty {
+			if err := setupConsole(spec.UID); err != nil {
+				fail(125, err)
+			}
+		}
+		if err := chrootInto(spec.Rootfs); err != nil {
+			fail(125, err)
+		}
+	} else {
+		if err := setupRootfs(&spec, note); err != nil {
+			fail(125, err)
+		}
+		if spec.Tty {
+			if err := setupConsole(spec.UID); err != nil {
+				fail(125, err)
+			}
+		}
+	}
+	// Without a UTS namespace (chroot isolation, nothing mountable) the
+	// host name is the host's.
+	if !spec.NoMountNamespace {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			fail(125, &os.SyscallError{Syscall: "sethostname", Err: err})
+		}
+	}
+	if chroot {
+		// Without a PID namespace of its own, this process reaps what
+		// its command leaves (with --init); and no chroot(2) for the
+		// command, which could leave the new root with it.
+		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+		spec.Capabilities = slices.DeleteFunc(spec.Capabilities, func(c string) bool { return c == "CAP_SYS_CHROOT" })
 	}
 	if !spec.HostNetwork {
 		if err := loopbackUp(); err != nil {

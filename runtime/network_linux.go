@@ -205,7 +205,7 @@ func tunError(err error) error {
 	if fi, serr := os.Stat("/dev/net/tun"); serr == nil && errors.Is(err, unix.EACCES) {
 		msg += fmt.Sprintf(" (the device is mode %04o; most distributions ship it 0666: 'sudo chmod 0666 /dev/net/tun'), or use --network none or host", fi.Mode().Perm())
 	} else if errors.Is(err, unix.ENOENT) {
-		msg += " (load the tun module: 'sudo modprobe tun'), or use --network none or host"
+		msg += " (load the tun module: 'sudo modprobe tun'; in a container, give it the host's: tug run -v /dev/net/tun:/dev/net/tun), or use --network none or host"
 	}
 	return errors.New(msg)
 }

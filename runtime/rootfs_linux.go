@@ -9,11 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setupRootfs builds the container's filesystem view, then pivots into it:
-// mounts are made under the old root with every target resolved inside
-// rootfs, /proc and /sys paths are masked from inside the new root.
-func setupRootfs(spec *Spec) error {
+// setupRootfs builds the container's filesystem view, then pivots into it
+// (chroots, with chroot isolation): mounts are made under the old root with
+// every target resolved inside rootfs, /proc and /sys paths are masked from
+// inside the new root. note reports what had to be done another way.
+func setupRootfs(spec *Spec, note func(format string, args ...any)) error {
 	root := spec.Rootfs
+	chroot := spec.Isolation == IsolationChroot
 	// Nothing mounted here may propagate back to tug's namespace.
 	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		return mountErr("making / a slave mount", "/", err)
@@ -22,21 +24,33 @@ func setupRootfs(spec *Spec) error {
 	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return mountErr("binding the root filesystem onto itself", root, err)
 	}
-	if err := mountProc(root); err != nil {
-		return err
-	}
-	if err := mountDev(root, spec); err != nil {
-		return err
-	}
-	if err := mountSys(root, spec); err != nil {
-		return err
+	// With chroot isolation, /proc, /dev and /sys are what the host
+	// allows: one that cannot be mounted is left out, and said so.
+	for _, m := range []struct {
+		what  string
+		mount func() error
+	}{
+		{"/proc", func() error { return mountProc(root, note) }},
+		{"/dev", func() error { return mountDev(root, spec) }},
+		{"/sys", func() error { return mountSys(root, spec) }},
+	} {
+		if err := m.mount(); err != nil {
+			if !chroot || !errors.Is(err, unix.EPERM) {
+				return err
+			}
+			note("chroot isolation: %s not mounted: %v", m.what, err)
+		}
 	}
 	for _, m := range spec.Mounts {
 		if err := mountOne(root, m); err != nil {
 			return err
 		}
 	}
-	if err := pivotRoot(root); err != nil {
+	if chroot {
+		if err := moveRootChroot(root); err != nil {
+			return err
+		}
+	} else if err := pivotRoot(root); err != nil {
 		return err
 	}
 	if !spec.Privileged {
@@ -63,15 +77,26 @@ func mountErr(what, target string, err error) error {
 	return fmt.Errorf("%s (%s): %w", what, target, err)
 }
 
-func mountProc(root string) error {
+func mountProc(root string, note func(format string, args ...any)) error {
 	target, err := mkdirIn(root, "/proc")
 	if err != nil {
 		return err
 	}
-	if err := unix.Mount("proc", target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return mountErr("mounting /proc", target, err)
+	err = unix.Mount("proc", target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	if err == nil {
+		return nil
 	}
-	return nil
+	if errors.Is(err, unix.EPERM) {
+		// In a user namespace the kernel mounts no fresh proc where the
+		// /proc tug sees has paths masked, as in a container: bind that
+		// one, masks included (crun's fallback). It shows tug's PID
+		// namespace, not the container's.
+		if berr := unix.Mount("/proc", target, "", unix.MS_BIND|unix.MS_REC, ""); berr == nil {
+			note("/proc: a fresh proc mount was refused (%v), as where tug's own /proc has masked paths (a container's): bound tug's /proc instead, which shows tug's processes", err)
+			return nil
+		}
+	}
+	return mountErr("mounting /proc", target, err)
 }
 
 // hostDevices are bound from the host: device nodes cannot be made in a
@@ -225,6 +250,21 @@ func touchIn(root, p string) (string, error) {
 	}
 	f.Close()
 	return target, nil
+}
+
+// moveRootChroot makes root the / of the mount namespace and chroots into
+// it (chroot isolation: runc's --no-pivot): moved over /, the old root is
+// out of reach even of a chroot("..") escape. Where the move is refused,
+// a plain chroot.
+func moveRootChroot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return fmt.Errorf("entering the root filesystem: %w", err)
+	}
+	_ = unix.Mount(root, "/", "", unix.MS_MOVE, "")
+	if err := unix.Chroot("."); err != nil {
+		return &os.SyscallError{Syscall: "chroot", Err: err}
+	}
+	return unix.Chdir("/")
 }
 
 // pivotRoot makes root the new /, and detaches the old one.

@@ -51,6 +51,19 @@ type Spec struct {
 	Init bool
 	// Privileged keeps host devices and /sys writable as Docker does.
 	Privileged bool
+	// Isolation is how the command is confined: IsolationRootless (the
+	// default: namespaces and pivot_root) or IsolationChroot (chroot(2)
+	// into Rootfs, with the host's network, PID, IPC and cgroup
+	// namespaces, and its own mount and UTS namespaces only where they can
+	// be made; see ChooseIsolation).
+	Isolation Isolation `json:",omitempty"`
+	// Debugf, if set, receives what the runtime had to leave out or do
+	// another way (a /proc it could not mount, ...), for --debug.
+	Debugf func(format string, args ...any) `json:"-"`
+	// NoMountNamespace is set by Run for chroot isolation where no mount
+	// namespace can be made: the init then mounts nothing, and Run has
+	// put what the command needs into Rootfs itself.
+	NoMountNamespace bool `json:",omitempty"`
 	// Tty gives the command a pseudo-terminal made inside the container.
 	Tty bool
 	// Exec keeps tug as PID 1 (as Init) and serves `tug exec` on the

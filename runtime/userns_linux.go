@@ -51,12 +51,19 @@ type UserNamespace struct {
 	GIDMap   []IDMap
 	// Warning is non-empty when only the user's own id can be mapped.
 	Warning string
+	// Choice is the isolation the namespace is entered for, passed on to
+	// the tug re-executed inside it.
+	Choice Choice
 
 	newuidmap, newgidmap string
+	// direct: tug writes the maps itself, with CAP_SETUID and CAP_SETGID
+	// in its own namespace (PlanNestedUserNamespace).
+	direct bool
 }
 
 // InUserNamespace reports whether this process is tug's re-exec'd child:
-// uid 0 inside the user namespace that tug made for an unprivileged user.
+// uid 0 inside the user namespace that tug made for an unprivileged user
+// (or for root that may not mount, see PlanNestedUserNamespace).
 func InUserNamespace() bool {
 	return os.Getenv(envConfigured) != "" && os.Geteuid() == 0
 }
@@ -67,21 +74,14 @@ func NeedsUserNamespace() bool {
 	return os.Geteuid() != 0 && !InUserNamespace()
 }
 
-// NeedsMountNamespace reports whether root must re-exec into a mount
-// namespace of its own before mounting, so that nothing it mounts outlives
-// it in the host's namespace, even if it is killed.
-func NeedsMountNamespace() bool {
-	return os.Geteuid() == 0 && !InUserNamespace() && os.Getenv(envPrivateMounts) == ""
-}
-
 // RunInMountNamespace re-executes this binary with the same arguments in a
 // new mount namespace (root only; rootless tug has one with its user
-// namespace) and returns its exit status.
-func RunInMountNamespace(ctx context.Context, args []string) (int, error) {
+// namespace) and returns its exit status. The child keeps the isolation c.
+func RunInMountNamespace(ctx context.Context, args []string, c Choice) (int, error) {
 	cmd := exec.Command("/proc/self/exe", args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), envPrivateMounts+"=1", envStage+"=2", envParent+"="+strconv.Itoa(os.Getpid()))
+	cmd.Env = append(append(os.Environ(), envPrivateMounts+"=1", envStage+"=2", envParent+"="+strconv.Itoa(os.Getpid())), c.environ()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	return runChild(cmd, func(int) error { return nil })
 }
@@ -168,10 +168,40 @@ func PlanUserNamespace() (*UserNamespace, error) {
 	return ns, nil
 }
 
+// PlanNestedUserNamespace is PlanUserNamespace for uid 0 that may not
+// mount: root in a container without CAP_SYS_ADMIN, itself in a user
+// namespace or not. The new namespace maps every id this one has onto
+// itself, and tug writes the maps directly: CAP_SETUID and CAP_SETGID in
+// this namespace allow it, no newuidmap needed. Without those two only
+// id 0 is mapped, and Warning says so.
+func PlanNestedUserNamespace() (*UserNamespace, error) {
+	uids, gids, err := HostIDMaps()
+	if err != nil {
+		return nil, fmt.Errorf("reading this process's id maps: %w", err)
+	}
+	ns := &UserNamespace{User: "root", direct: true}
+	if !hasEffectiveCap(unix.CAP_SETUID) || !hasEffectiveCap(unix.CAP_SETGID) {
+		ns.UIDMap = []IDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+		ns.GIDMap = []IDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+		ns.Warning = "no CAP_SETUID or CAP_SETGID to map more ids into tug's user namespace: using single-id mapping (every file in an image is owned by root, chown is ignored)"
+		return ns, nil
+	}
+	for _, m := range uids {
+		ns.UIDMap = append(ns.UIDMap, IDMap{ContainerID: m.ContainerID, HostID: m.ContainerID, Size: m.Size})
+	}
+	for _, m := range gids {
+		ns.GIDMap = append(ns.GIDMap, IDMap{ContainerID: m.ContainerID, HostID: m.ContainerID, Size: m.Size})
+	}
+	return ns, nil
+}
+
 // Run re-executes this binary with the same arguments in a new user and
 // mount namespace, writes the id maps, lets the child go on, and returns its
 // exit status. The child's CLI runs as uid 0 inside; see EnterUserNamespaceRole.
 func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
+	if ns.direct {
+		return ns.runDirect(args)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return 0, fmt.Errorf("creating user namespace sync pipe: %w", err)
@@ -190,6 +220,7 @@ func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
 		envRootlessUID+"="+strconv.Itoa(ns.UID),
 		envRootlessGID+"="+strconv.Itoa(ns.GID),
 	)
+	cmd.Env = append(cmd.Env, ns.Choice.environ()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
 		// The child dies with us.
@@ -205,6 +236,37 @@ func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
 		}
 		return w.Close()
 	})
+}
+
+// runDirect is Run for maps tug writes itself. Go writes them between
+// the clone and the exec, so the child execs as uid 0 with its full
+// capability set: an exec after the maps, as Run's stage 1 does, would
+// gain nothing under no_new_privs, which a container usually has.
+func (ns *UserNamespace) runDirect(args []string) (int, error) {
+	cmd := exec.Command("/proc/self/exe", args[1:]...)
+	cmd.Args[0] = args[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(),
+		envStage+"=2",
+		envParent+"="+strconv.Itoa(os.Getpid()),
+		envConfigured+"=done",
+		envRootlessUID+"="+strconv.Itoa(ns.UID),
+		envRootlessGID+"="+strconv.Itoa(ns.GID),
+	)
+	cmd.Env = append(cmd.Env, ns.Choice.environ()...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		Pdeathsig:  syscall.SIGKILL,
+		// With CAP_SETGID here, the namespace may keep setgroups.
+		GidMappingsEnableSetgroups: ns.Warning == "",
+	}
+	for _, m := range ns.UIDMap {
+		cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size})
+	}
+	for _, m := range ns.GIDMap {
+		cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size})
+	}
+	return runChild(cmd, func(int) error { return nil })
 }
 
 // runChild starts cmd, lets started prepare it, forwards signals to it and
