@@ -35,6 +35,32 @@ const (
 // are written (ExtraFiles[0] becomes fd 3).
 const syncFD = 3
 
+// The user namespace child's first stage, where /bin/sh is there: it
+// waits for the maps with no capabilities (it was exec'd before they
+// existed), then execs tug, handed to it as exeFD, as uid 0 with a full
+// set. A tug binary in that place costs about 10 ms more per rootless
+// command; without a shell, tug itself waits (stage 1).
+const (
+	shell      = "/bin/sh"
+	exeFD      = 4
+	envExeFD   = "_TUG_EXE_FD"
+	waitScript = `read -r _ <&3 || exit 125; exec 3<&-; exec /proc/self/fd/4 "$@"`
+)
+
+// waitingShell returns tug's own binary opened to be exec'd by waitScript,
+// or nil where /bin/sh cannot run it (or TUG_USERNS_STAGE1=tug, which
+// tests use to keep the other way working).
+func waitingShell() *os.File {
+	if os.Getenv("TUG_USERNS_STAGE1") == "tug" || unix.Access(shell, unix.X_OK) != nil {
+		return nil
+	}
+	fd, err := unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	return os.NewFile(uintptr(fd), "tug")
+}
+
 // IDMap is one line of a uid_map or gid_map: Size ids starting at ContainerID
 // inside the namespace are HostID... outside it.
 type IDMap struct {
@@ -213,14 +239,28 @@ func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{r}
+	stage := "1"
+	if exe := waitingShell(); exe != nil {
+		// The child waits for the maps in the host's /bin/sh, not in a
+		// second start of tug (about 10 ms each), then execs tug once,
+		// gaining its capabilities in the namespace.
+		defer exe.Close()
+		cmd.Path = shell
+		cmd.Args = append([]string{"sh", "-c", waitScript, args[0]}, args[1:]...)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, exe)
+		stage = "2"
+	}
 	cmd.Env = append(os.Environ(),
-		envStage+"=1",
+		envStage+"="+stage,
 		envParent+"="+strconv.Itoa(os.Getpid()),
 		envConfigured+"=done",
 		envRootlessUID+"="+strconv.Itoa(ns.UID),
 		envRootlessGID+"="+strconv.Itoa(ns.GID),
 	)
 	cmd.Env = append(cmd.Env, ns.Choice.environ()...)
+	if stage == "2" {
+		cmd.Env = append(cmd.Env, envExeFD+"="+strconv.Itoa(exeFD))
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
 		// The child dies with us.
@@ -231,7 +271,7 @@ func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
 		if err := ns.writeMaps(pid); err != nil {
 			return err
 		}
-		if _, err := w.Write([]byte{1}); err != nil {
+		if _, err := w.Write([]byte("1\n")); err != nil {
 			return fmt.Errorf("releasing user namespace child: %w", err)
 		}
 		return w.Close()
@@ -355,6 +395,11 @@ func EnterUserNamespaceRole() (exit bool, code int, err error) {
 		return true, 125, fmt.Errorf("re-executing tug inside its user namespace: %w", err)
 	case "2":
 		os.Unsetenv(envStage)
+		if os.Getenv(envExeFD) != "" {
+			// The binary waitScript was handed, to exec it.
+			os.Unsetenv(envExeFD)
+			unix.Close(exeFD)
+		}
 		// Gaining capabilities on exec cleared the parent-death signal:
 		// set it again, then make sure the parent did not die meanwhile.
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
