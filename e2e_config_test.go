@@ -55,3 +55,38 @@ func TestConfigFile(t *testing.T) {
 		t.Fatalf("a misspelt key: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }
+
+// A Podman user's containers.conf carries over where tug's own file is
+// silent: [containers] netns, or rootless [network]
+// default_rootless_network_cmd, gives the default network; tug info says
+// so; tug's file and the flag win over it.
+func TestConfigPodmanContainersConf(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	dir := fixture.TempDirFor(t, u)
+	conf := filepath.Join(dir, "containers.conf")
+	os.WriteFile(conf, []byte("[containers]\nnetns = \"none\"\n[network]\ndefault_rootless_network_cmd = \"slirp4netns\"\n"), 0o644)
+	u.Env = append(u.Env, "CONTAINERS_CONF="+conf, "XDG_CONFIG_HOME="+dir)
+	if got := strings.TrimSpace(mustTug(t, u, store, "run", "--rm", busybox, "ls", "/sys/class/net").Stdout); got != "lo" {
+		t.Fatalf("with containers.conf netns = none a container has %q", got)
+	}
+	if info := mustTug(t, u, store, "info").Stdout; !strings.Contains(info, " Podman config:  network.default = none ("+conf+" [containers] netns)\n") {
+		t.Fatalf("tug info does not say where the network came from:\n%s", info)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "run", "--rm", "--network", "private", busybox, "ls", "/sys/class/net").Stdout); got != "lo\ntap0" {
+		t.Fatalf("--network private over containers.conf gives %q", got)
+	}
+	os.WriteFile(conf, []byte("[network]\ndefault_rootless_network_cmd = \"slirp4netns\"\n"), 0o644)
+	if info := mustTug(t, u, store, "info").Stdout; !strings.Contains(info, "network.default = slirp4netns ("+conf+" [network] default_rootless_network_cmd)") {
+		t.Fatalf("tug info with default_rootless_network_cmd:\n%s", info)
+	}
+	own := filepath.Join(dir, "config.toml")
+	os.WriteFile(own, []byte("[network]\ndefault = \"private\"\n"), 0o644)
+	u.Env = append(u.Env, "TUG_CONFIG="+own)
+	if info := mustTug(t, u, store, "info").Stdout; strings.Contains(info, "Podman config:") {
+		t.Fatalf("tug's own network.default does not win:\n%s", info)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "run", "--rm", busybox, "ls", "/sys/class/net").Stdout); got != "lo\ntap0" {
+		t.Fatalf("tug's file's private over containers.conf gives %q", got)
+	}
+}

@@ -8,12 +8,15 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	rt "github.com/tugcli/tug/runtime"
 )
 
 // Config is tug's own configuration file: defaults a user would otherwise
 // repeat on every command. It is read from $TUG_CONFIG, else
 // $XDG_CONFIG_HOME/tug/config.toml (~/.config/tug/config.toml). Flags
-// given on the command line win over it.
+// given on the command line win over it; it wins over Podman's files
+// (containers.conf for the network, storage.conf, registries.conf).
 //
 //	[storage]
 //	driver = "overlay"        # --storage-driver
@@ -45,6 +48,77 @@ type Config struct {
 	// set, as section.key.
 	Path string   `toml:"-"`
 	Set  []string `toml:"-"`
+	// FromPodman lists what Podman's containers.conf set because tug's
+	// file did not: "network.default = pasta (FILE [section] key)".
+	FromPodman []string `toml:"-"`
+}
+
+// containersConf is what tug takes from Podman's containers.conf.
+type containersConf struct {
+	Containers struct {
+		Netns string `toml:"netns"`
+	} `toml:"containers"`
+	Network struct {
+		RootlessCmd string `toml:"default_rootless_network_cmd"`
+	} `toml:"network"`
+}
+
+// containersConfPaths are Podman's containers.conf files, later ones
+// overriding earlier ones: $CONTAINERS_CONF alone, else the system's and
+// the user's (drop-in .d directories are not read).
+func containersConfPaths() []string {
+	if p := os.Getenv("CONTAINERS_CONF"); p != "" {
+		return []string{p}
+	}
+	paths := []string{"/usr/share/containers/containers.conf", "/etc/containers/containers.conf"}
+	if os.Geteuid() != 0 || rt.InUserNamespace() {
+		dir := os.Getenv("XDG_CONFIG_HOME")
+		if dir == "" {
+			if home, err := os.UserHomeDir(); err == nil {
+				dir = filepath.Join(home, ".config")
+			}
+		}
+		if dir != "" {
+			paths = append(paths, filepath.Join(dir, "containers", "containers.conf"))
+		}
+	}
+	return paths
+}
+
+// podmanNetwork is the default network a Podman user configured in
+// containers.conf, as tug's mode, and where it came from: [containers]
+// netns (host, none, pasta, slirp4netns), else, rootless, [network]
+// default_rootless_network_cmd (pasta, slirp4netns). "" when neither is
+// set to one of those.
+func podmanNetwork() (mode, from string, err error) {
+	var netns, netnsFrom, cmd, cmdFrom string
+	for _, p := range containersConfPaths() {
+		b, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("reading Podman's configuration: %w", err)
+		}
+		var c containersConf
+		if _, err := toml.Decode(string(b), &c); err != nil {
+			return "", "", fmt.Errorf("Podman's configuration file %s: %w", p, err)
+		}
+		if c.Containers.Netns != "" {
+			netns, netnsFrom = c.Containers.Netns, p+" [containers] netns"
+		}
+		if c.Network.RootlessCmd != "" {
+			cmd, cmdFrom = c.Network.RootlessCmd, p+" [network] default_rootless_network_cmd"
+		}
+	}
+	switch netns {
+	case "host", "none", "pasta", "slirp4netns":
+		return netns, netnsFrom, nil
+	}
+	if (os.Geteuid() != 0 || rt.InUserNamespace()) && (cmd == "pasta" || cmd == "slirp4netns") {
+		return cmd, cmdFrom, nil
+	}
+	return "", "", nil
 }
 
 // configPath is where the configuration file is looked for.
@@ -69,11 +143,11 @@ func loadConfig() (*Config, error) {
 	c := &Config{}
 	p := configPath()
 	if p == "" {
-		return c, nil
+		return c, c.fromPodman()
 	}
 	b, err := os.ReadFile(p)
 	if os.IsNotExist(err) && os.Getenv("TUG_CONFIG") == "" {
-		return c, nil
+		return c, c.fromPodman()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the configuration file: %w", err)
@@ -96,7 +170,22 @@ func loadConfig() (*Config, error) {
 	}
 	sort.Strings(c.Set)
 	c.Path = p
-	return c, nil
+	return c, c.fromPodman()
+}
+
+// fromPodman fills in, from Podman's containers.conf, what tug's own file
+// left unset: a Podman user's network choice carries over.
+func (c *Config) fromPodman() error {
+	if c.Network.Default != "" {
+		return nil
+	}
+	mode, from, err := podmanNetwork()
+	if err != nil || mode == "" {
+		return err
+	}
+	c.Network.Default = mode
+	c.FromPodman = append(c.FromPodman, "network.default = "+mode+" ("+from+")")
+	return nil
 }
 
 // apply fills in the global settings the command line left unset, and

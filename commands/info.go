@@ -26,8 +26,10 @@ type infoReport struct {
 	Store         image.StoreInfo
 	Helpers       []rt.Helper
 	// Config is the configuration file read, and the keys it set.
-	Config    string
-	ConfigSet []string
+	Config string
+	// FromPodman is what Podman's containers.conf set (see Config).
+	FromPodman []string `json:",omitempty"`
+	ConfigSet  []string
 	// Host is what the host offers tug; Checks say what each part of it
 	// means, one line each.
 	Host   *rt.HostCheck
@@ -60,7 +62,7 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 	r := infoReport{Version: Version, Store: si, CgroupVersion: rt.CgroupVersion(), Helpers: rt.Helpers(), Host: host}
 	r.Rootless = rt.InUserNamespace()
 	if env.Config != nil {
-		r.Config, r.ConfigSet = env.Config.Path, env.Config.Set
+		r.Config, r.ConfigSet, r.FromPodman = env.Config.Path, env.Config.Set, env.Config.FromPodman
 	}
 	r.Checks = append(hostFindings(host, r.Rootless, &si, nil), isolationFinding(env))
 	uids, gids, err := rt.HostIDMaps()
@@ -96,6 +98,9 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 		fmt.Fprintf(w, " Config file:    %s (sets nothing)\n", r.Config)
 	default:
 		fmt.Fprintf(w, " Config file:    %s (sets %s)\n", r.Config, strings.Join(r.ConfigSet, ", "))
+	}
+	for _, f := range r.FromPodman {
+		fmt.Fprintf(w, " Podman config:  %s\n", f)
 	}
 	writeHost(w, r.Host, r.Checks)
 	fmt.Fprintf(w, "Store:\n")
