@@ -71,7 +71,15 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 			return 0, err
 		}
 		defer exe.Close()
-		self = fmt.Sprintf("/proc/self/fd/%d", exe.Fd())
+		// The child execs it by its number after ExtraFiles are moved to
+		// 3, 4, ...: a number among those would name one of them instead
+		// ("fork/exec /proc/self/fd/4: permission denied").
+		high, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, 100)
+		if err != nil {
+			return 0, fmt.Errorf("moving tug's sealed copy out of the way: %w", err)
+		}
+		defer unix.Close(high)
+		self = fmt.Sprintf("/proc/self/fd/%d", high)
 	}
 
 	specR, specW, err := os.Pipe()
