@@ -317,6 +317,12 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 	stdruntime.LockOSThread()
 	defer stdruntime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
+		// The clone failed, not the program it would run (tug, or the
+		// shell that waits): "fork/exec PATH" would point at the wrong one.
+		var pe *os.PathError
+		if errors.As(err, &pe) && pe.Op == "fork/exec" {
+			err = pe.Err
+		}
 		return 0, fmt.Errorf("creating a namespace for tug: %w%s", err, userNamespaceHint(cmd.SysProcAttr.Cloneflags, err))
 	}
 	if err := started(cmd.Process.Pid); err != nil {
