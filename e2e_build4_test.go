@@ -579,3 +579,47 @@ func TestBuild4RmiBaseDuringBuild(t *testing.T) {
 		})
 	}
 }
+
+// A prune while a build runs keeps the build cache (the running build's
+// step records, layers and cache mounts), says so, and exits 0; the build
+// finishes, and a prune after it removes the cache.
+func TestBuild4PruneDuringBuild(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + "\nRUN echo one > /one\nRUN --mount=type=cache,target=/c sh -c 'echo x > /c/x; sleep 4203 & p=$!; sleep 3; kill $p; cat /c/x /one > /two'\nCMD cat /two\n",
+	})
+	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "build", "-q", "--network", "none", "-t", "pruned", ctx)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); !processRunning("sleep\x004203\x00"); {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the slow step never started:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, args := range [][]string{{"builder", "prune", "-a", "-f"}, {"system", "prune", "-a", "-f"}} {
+		res := tug(t, u, store, args...)
+		if res.Code != 0 || !strings.Contains(res.Stderr, "a build is running: the build cache is kept") || strings.Contains(res.Stdout, "Deleted build cache") {
+			t.Errorf("%v during a build: exit %d\n%s%s", args, res.Code, res.Stdout, res.Stderr)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the build failed after the prunes: %v\n%s", err, stderr.String())
+	}
+	if got := runOut(t, u, store, "--network", "none", "pruned"); got != "x\none" {
+		t.Fatalf("the image prints %q", got)
+	}
+	res := mustTug(t, u, store, "builder", "prune", "-a", "-f")
+	if !strings.Contains(res.Stdout, "Deleted build cache objects:") || strings.Contains(res.Stderr, "build is running") {
+		t.Fatalf("builder prune after the build:\n%s%s", res.Stdout, res.Stderr)
+	}
+	if res := tug(t, u, store, "system", "check"); res.Code != 0 {
+		t.Fatalf("system check:\n%s%s", res.Stdout, res.Stderr)
+	}
+}

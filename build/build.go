@@ -29,6 +29,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
+	"golang.org/x/sys/unix"
 
 	"github.com/tugcli/tug/image"
 	rt "github.com/tugcli/tug/runtime"
@@ -130,6 +131,12 @@ func Build(ctx context.Context, store *image.Store, o Options) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	// A prune waits for no build: it keeps the cache while one runs.
+	lock, err := lockBuilds(store, unix.LOCK_SH)
+	if err != nil {
+		return nil, fmt.Errorf("locking the build cache: %w", err)
+	}
+	defer lock.Close()
 	if syntax, _, _, ok := parser.DetectSyntax(o.Dockerfile); ok {
 		fmt.Fprintf(o.Output, "NOTICE: %s: # syntax=%s is noted and otherwise ignored: tug parses Dockerfiles with the BuildKit parser it is built with\n", o.DockerfileName, syntax)
 	}

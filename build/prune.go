@@ -2,12 +2,15 @@ package build
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tugcli/tug/image"
 )
@@ -18,6 +21,24 @@ type PruneReport struct {
 	Deleted []string
 	// Reclaimed is the bytes freed: layers, records and cache mounts.
 	Reclaimed int64
+	// Busy says the cache was kept because a build was running.
+	Busy bool
+}
+
+// lockBuilds takes the store's build lock: shared by every running build,
+// exclusive for Prune, so that a prune never removes the cache records,
+// layers or cache mounts of a build under way. A flock(2) lock: a killed
+// build holds none.
+func lockBuilds(store *image.Store, how int) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(store.GraphRoot(), "tug-builds.lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking the build cache: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // Prune removes the build cache: the step records whose layers no image
@@ -25,6 +46,14 @@ type PruneReport struct {
 // RUN --mount=type=cache directories). Layers an image or a container
 // still holds stay. It assumes no build runs at the same time.
 func Prune(store *image.Store, all bool) (*PruneReport, error) {
+	lock, err := lockBuilds(store, unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return &PruneReport{Busy: true}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("locking the build cache: %w", err)
+	}
+	defer lock.Close()
 	b := &builder{store: store}
 	used, err := store.UsedLayers()
 	if err != nil {

@@ -55,6 +55,9 @@ func (c *BuilderPruneCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	if rep.Busy {
+		fmt.Fprintln(env.Stderr, "WARNING: a build is running: the build cache is kept; prune it when no build runs")
+	}
 	fmt.Fprintf(env.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(rep.Reclaimed)))
 	return nil
 }

@@ -102,6 +102,9 @@ func (c *SystemPruneCmd) Run(ctx context.Context, env *Env) error {
 		}
 		fmt.Fprintln(env.Stdout)
 	}
+	if cache.Busy {
+		fmt.Fprintln(env.Stderr, "WARNING: a build is running: the build cache is kept; prune it when no build runs")
+	}
 	fmt.Fprintf(env.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(cache.Reclaimed)))
 	return nil
 }
