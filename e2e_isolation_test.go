@@ -297,4 +297,10 @@ func TestIsolationNothingWorks(t *testing.T) {
 	if out := c.mustTug(t, "images", "-q", "--no-trunc").Stdout; strings.TrimSpace(out) != "sha256:"+bbID {
 		t.Errorf("images where no isolation works: %q", out)
 	}
+	// Storage unpacks layers in a chroot: a pull there says what it lacks.
+	c.mustTug(t, "rmi", busybox)
+	res = c.tug(t, "pull", "-q", busybox)
+	if lines := errorLines(res.Stderr); res.Code == 0 || len(lines) != 1 || !strings.Contains(lines[0], "may not chroot (no CAP_SYS_CHROOT") {
+		t.Errorf("pull without CAP_SYS_CHROOT: exit %d, want one Error: line naming CAP_SYS_CHROOT:\n%s", res.Code, res.Stderr)
+	}
 }

@@ -2,6 +2,7 @@ package image
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -31,6 +32,17 @@ func stagingGone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "no such file or directory")
 }
 
+// chrootRefused reports whether storage's layer unpacker failed because
+// it may not chroot (its re-exec'd helper reports "chroot: operation not
+// permitted" as text).
+func chrootRefused(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "chroot") && strings.Contains(msg, "operation not permitted")
+}
+
 // putLayerFile stores the layer tar (plain or compressed) in f as id on
 // parent, applying it again when another process removed storage's
 // staging directory under it. A layer stored meanwhile by another
@@ -40,6 +52,9 @@ func (s *Store) putLayerFile(id, parent string, opts *storage.LayerOptions, f *o
 		_, _, err := s.s.PutLayer(id, parent, nil, "", false, opts, f)
 		if errors.Is(err, storage.ErrDuplicateID) {
 			return nil
+		}
+		if chrootRefused(err) {
+			return fmt.Errorf("%w: storage unpacks layers in a chroot, and this process may not chroot (no CAP_SYS_CHROOT, as in a container started with --cap-drop SYS_CHROOT); run tug where it has CAP_SYS_CHROOT", err)
 		}
 		if !stagingGone(err) || try == stagingTries {
 			return err
