@@ -55,11 +55,25 @@ time_one() {
   awk -v a="$start" -v b="$end" 'BEGIN {printf "%.4f\n", b - a}'
 }
 
+# settle waits (at most 5 s) until no process that a run left behind is
+# still working: Podman's exits before its conmon and cleanup process
+# (podman container cleanup) do, and those would otherwise be timed as
+# part of whichever run comes next.
+settle() {
+  for _ in $(seq 100); do
+    pgrep -u "$(id -u)" -x 'conmon|podman' >/dev/null || return 0
+    sleep 0.05
+  done
+}
+
 declare -A t=()
 for _ in $(seq "$rounds"); do
   # Interleaved, so drift in the machine's load hits all three alike.
+  settle
   t[tug]+="$(time_one "${tug[@]}" run --rm --network none "$ref" true) "
+  settle
   t[podman]+="$(time_one "${podman[@]}" run --rm --network none "$ref" true) "
+  settle
   t[bwrap]+="$(time_one bwrap --unshare-user --unshare-pid --bind "$tmp/rootfs" / --proc /proc --dev /dev /bin/true) "
 done
 m_tug=$(echo ${t[tug]} | tr ' ' '\n' | median)
