@@ -32,3 +32,19 @@ func TestUsernsFirstStage(t *testing.T) {
 		}
 	}
 }
+
+// Under no_new_privs (a CI container's no-new-privileges, systemd's
+// NoNewPrivileges=) newuidmap cannot gain its privileges: tug says so
+// once, maps the user's own id, and runs, as with no subordinate range.
+func TestUsernsNoNewPrivs(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	res := fixture.Run(t, u, "setpriv", append([]string{"--no-new-privs", tugBin}, append(store, "run", "--rm", "--network", "none", busybox, "sh", "-c", "id -u; cat /proc/self/uid_map")...)...)
+	want := fmt.Sprintf("0 0 %d 1", u.UID)
+	if got := strings.Join(strings.Fields(res.Stdout), " "); res.Code != 0 || got != want {
+		t.Fatalf("under no_new_privs: exit %d, printed %q (want %q)\n%s", res.Code, got, want, res.Stderr)
+	}
+	if !strings.Contains(res.Stderr, "no_new_privs is set on this process") || strings.Count(res.Stderr, "WARNING") != 1 {
+		t.Errorf("under no_new_privs, stderr:\n%s", res.Stderr)
+	}
+}

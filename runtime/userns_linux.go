@@ -225,7 +225,10 @@ func PlanNestedUserNamespace() (*UserNamespace, error) {
 // mount namespace, writes the id maps, lets the child go on, and returns its
 // exit status. The child's CLI runs as uid 0 inside; see EnterUserNamespaceRole.
 func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
-	if ns.direct {
+	if ns.direct || len(ns.UIDMap) == 1 {
+		// One id (the user's own) needs no helper: the maps are written
+		// before the child execs tug, which so starts as uid 0 with its
+		// capabilities, no_new_privs or not.
 		return ns.runDirect(args)
 	}
 	r, w, err := os.Pipe()
@@ -416,7 +419,11 @@ func EnterUserNamespaceRole() (exit bool, code int, err error) {
 		}
 		os.Unsetenv(envParent)
 		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-			return true, 125, fmt.Errorf("making mounts private to tug's mount namespace: %w", err)
+			hint := ""
+			if b, rerr := os.ReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); rerr == nil && strings.TrimSpace(string(b)) == "1" {
+				hint = ": AppArmor takes the capabilities of unprivileged user namespaces on this host (kernel.apparmor_restrict_unprivileged_userns=1); give tug a profile with 'userns,' (as Ubuntu ships for podman) or run 'sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0'"
+			}
+			return true, 125, fmt.Errorf("making mounts private to tug's mount namespace: %w%s", err, hint)
 		}
 	}
 	return false, 0, nil
