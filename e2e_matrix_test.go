@@ -39,7 +39,7 @@ type matrixHost struct {
 	setup func(t *testing.T, u *fixture.User) []string
 	user  func(t testing.TB) fixture.User
 	// helper, when set, runs tug through this test binary as root, which
-	// sets the host up ("seccomp", "notun") and then becomes u.
+	// sets the host up ("seccomp", "notun", "nonewprivs") and then becomes u.
 	helper string
 	// forbidden is set when the host refuses what tug needs: every step
 	// must fail with one Error: line containing it.
@@ -116,6 +116,8 @@ func matrixHosts() []matrixHost {
 		{name: "rootless, /dev/net/tun closed to users", user: fixture.RootlessUser, setup: plain, helper: "notun",
 			network: "none", defaultNetErr: "/dev/net/tun",
 			wantInfo: []string{"network:         /dev/net/tun: permission denied (mode 0600): the default network"}},
+		{name: "rootless, no_new_privs set (no-new-privileges, NoNewPrivileges=)", user: fixture.RootlessUser, setup: plain, helper: "nonewprivs",
+			wantInfo: []string{"id mapping:      single id (no_new_privs is set"}},
 		{name: "rootless, seccomp filter refusing user namespaces (as in an unprivileged container)", user: fixture.RootlessUser, setup: plain, helper: "seccomp",
 			forbidden: "seccomp",
 			wantInfo:  []string{"user namespaces: refused (operation not permitted; a seccomp filter"}},
@@ -660,6 +662,12 @@ func matrixHelper(role string) error {
 		// unshare get EPERM, clone3 ENOSYS; set by root, no no_new_privs.
 		if err := refuseUserNamespaces(); err != nil {
 			return err
+		}
+	case "nonewprivs":
+		// Like a container started with no-new-privileges or a systemd
+		// unit with NoNewPrivileges=: setuid newuidmap gains nothing.
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("setting no_new_privs: %w", err)
 		}
 	default:
 		return fmt.Errorf("unknown role")
