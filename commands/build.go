@@ -110,20 +110,9 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 			return res.Image, nil
 		},
 	}
-	if o.Isolation, o.Debugf = env.ChosenIsolation(), logrus.Debugf; o.Isolation == rt.IsolationChroot {
-		// Without a network namespace, the host's network is the only one.
-		switch o.Network {
-		case "":
-			o.Network = "host"
-		case "host":
-		default:
-			return fmt.Errorf("--network %s needs a network namespace, which chroot isolation does not make: leave --network out (the host's network) or use another --isolation", o.Network)
-		}
-	}
-	if o.Network == "" {
-		if o.Network, err = env.defaultNetwork(); err != nil {
-			return err
-		}
+	o.Isolation, o.Debugf = env.ChosenIsolation(), logrus.Debugf
+	if o.Network, err = env.networkMode(o.Network); err != nil {
+		return err
 	}
 	switch o.Network {
 	case "default", "bridge":

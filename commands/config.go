@@ -51,6 +51,7 @@ type Config struct {
 	// FromPodman lists what Podman's containers.conf set because tug's
 	// file did not: "network.default = pasta (FILE [section] key)".
 	FromPodman []string `toml:"-"`
+	podmanRead bool
 }
 
 // containersConf is what tug takes from Podman's containers.conf.
@@ -143,11 +144,11 @@ func loadConfig() (*Config, error) {
 	c := &Config{}
 	p := configPath()
 	if p == "" {
-		return c, c.fromPodman()
+		return c, nil
 	}
 	b, err := os.ReadFile(p)
 	if os.IsNotExist(err) && os.Getenv("TUG_CONFIG") == "" {
-		return c, c.fromPodman()
+		return c, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the configuration file: %w", err)
@@ -170,15 +171,17 @@ func loadConfig() (*Config, error) {
 	}
 	sort.Strings(c.Set)
 	c.Path = p
-	return c, c.fromPodman()
+	return c, nil
 }
 
 // fromPodman fills in, from Podman's containers.conf, what tug's own file
-// left unset: a Podman user's network choice carries over.
+// left unset: a Podman user's network choice carries over. It reads the
+// files once, and only for what needs them (not every store opening).
 func (c *Config) fromPodman() error {
-	if c.Network.Default != "" {
+	if c.Network.Default != "" || c.podmanRead {
 		return nil
 	}
+	c.podmanRead = true
 	mode, from, err := podmanNetwork()
 	if err != nil || mode == "" {
 		return err
@@ -205,10 +208,32 @@ func (c *Config) apply(g *Globals) {
 	}
 }
 
+// networkMode is the network a run or build step gets for --network
+// requested: under chroot isolation, which makes no network namespace,
+// the host's (and nothing else); else requested, or when it is empty the
+// configured default.
+func (e *Env) networkMode(requested string) (string, error) {
+	if e.ChosenIsolation() == rt.IsolationChroot {
+		switch requested {
+		case "", "host":
+			return "host", nil
+		default:
+			return "", fmt.Errorf("--network %s needs a network namespace, which chroot isolation does not make: leave --network out (the host's network) or use another --isolation", requested)
+		}
+	}
+	if requested != "" {
+		return requested, nil
+	}
+	return e.defaultNetwork()
+}
+
 // defaultNetwork is the network mode when --network is not given: the
 // configuration file's, else private.
 func (e *Env) defaultNetwork() (string, error) {
 	if err := e.loadConfig(); err != nil {
+		return "", err
+	}
+	if err := e.Config.fromPodman(); err != nil {
 		return "", err
 	}
 	if e.Config.Network.Default != "" {

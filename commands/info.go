@@ -62,6 +62,9 @@ func (c *InfoCmd) Run(ctx context.Context, env *Env) error {
 	r := infoReport{Version: Version, Store: si, CgroupVersion: rt.CgroupVersion(), Helpers: rt.Helpers(), Host: host}
 	r.Rootless = rt.InUserNamespace()
 	if env.Config != nil {
+		if err := env.Config.fromPodman(); err != nil {
+			return err
+		}
 		r.Config, r.ConfigSet, r.FromPodman = env.Config.Path, env.Config.Set, env.Config.FromPodman
 	}
 	r.Checks = append(hostFindings(host, r.Rootless, &si, nil), isolationFinding(env))

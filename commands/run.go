@@ -109,20 +109,8 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if err := c.ResourceFlags.resolve(); err != nil {
 		return err
 	}
-	if env.ChosenIsolation() == rt.IsolationChroot {
-		// Without a network namespace, the host's network is the only one.
-		switch c.Network {
-		case "":
-			c.Network = "host"
-		case "host":
-		default:
-			return fmt.Errorf("--network %s needs a network namespace, which chroot isolation does not make: leave --network out (the host's network) or use another --isolation", c.Network)
-		}
-	}
-	if c.Network == "" {
-		if c.Network, err = env.defaultNetwork(); err != nil {
-			return err
-		}
+	if c.Network, err = env.networkMode(c.Network); err != nil {
+		return err
 	}
 	img, err := c.image(ctx, env, store)
 	if err != nil {
