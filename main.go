@@ -17,6 +17,9 @@ func main() {
 	if reexec.Init() {
 		return
 	}
+	// Re-executed through /proc/self/exe or a descriptor, tug would show
+	// in ps as "exe" or "4".
+	rt.NameProcess()
 	// 2. The child side of tug's user namespace entry (see runtime).
 	if exit, code, err := rt.EnterUserNamespaceRole(); exit {
 		if err != nil {

@@ -47,6 +47,20 @@ const (
 	waitScript = `read -r _ <&3 || exit 125; exec 3<&-; exec /proc/self/fd/4 "$@"`
 )
 
+// NameProcess names this process "tug" where the kernel named it after
+// the path it was exec'd by: "exe" for /proc/self/exe, "4" for
+// /proc/self/fd/4.
+func NameProcess() {
+	b, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		return
+	}
+	c := strings.TrimSpace(string(b))
+	if c == "exe" || c != "" && strings.Trim(c, "0123456789") == "" {
+		_ = os.WriteFile("/proc/self/comm", []byte("tug"), 0)
+	}
+}
+
 // waitingShell returns tug's own binary opened to be exec'd by waitScript,
 // or nil where /bin/sh cannot run it (or TUG_USERNS_STAGE1=tug, which
 // tests use to keep the other way working).
