@@ -69,6 +69,13 @@ func TestProgressRateOnTerminal(t *testing.T) {
 		t.Errorf("push on a terminal wrote colours:\n%q", push)
 	}
 
+	// A terminal with TERM=dumb gets what a pipe gets: no redraws.
+	dumb := u
+	dumb.Env = append(slices.Clip(u.Env), "TERM=dumb")
+	if out := onTerminal(t, dumb, isolated(t, u), "pull", src); strings.Contains(out, "\x1b[") || strings.Contains(out, "B/s") || !strings.Contains(out, "Pull complete") {
+		t.Errorf("pull on a TERM=dumb terminal:\n%q", out)
+	}
+
 	piped := mustTug(t, u, store, "push", src, fixture.NewRegistry(t).Ref("progress/piped:1")).Stderr
 	if strings.Contains(piped, "\x1b[") || strings.Contains(piped, "B/s") || strings.Contains(piped, " left") {
 		t.Errorf("push on a pipe printed live progress:\n%q", piped)

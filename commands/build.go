@@ -178,7 +178,7 @@ func (c *BuildCmd) run(ctx context.Context, env *Env) error {
 	// On a terminal, a live view of the running steps; in a pipe (or with
 	// --progress plain) plain lines.
 	var view *ttyView
-	if !quiet && (c.Progress == "tty" || (c.Progress == "auto" && ttyFile(env.Stderr))) {
+	if !quiet && (c.Progress == "tty" || (c.Progress == "auto" && ttyFile(env.Stderr) && os.Getenv("TERM") != "dumb")) {
 		width := 80
 		if f, ok := env.Stderr.(*os.File); ok {
 			if w, _, err := term.GetSize(int(f.Fd())); err == nil {

@@ -172,3 +172,10 @@ func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
+
+// liveTerminal reports whether w is a terminal that live progress may
+// redraw: not one with TERM=dumb (an editor's shell buffer, a CI log that
+// claims a tty), which gets the lines a pipe gets.
+func liveTerminal(w io.Writer) bool {
+	return isTerminal(w) && os.Getenv("TERM") != "dumb"
+}

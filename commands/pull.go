@@ -100,7 +100,7 @@ func (c *PullCmd) pull(ctx context.Context, env *Env, store *image.Store, w io.W
 		return nil, err
 	}
 	if !c.Quiet {
-		pr := newPullProgress(w, isTerminal(w))
+		pr := newPullProgress(w, liveTerminal(w))
 		opts.Progress = pr.event
 		fmt.Fprintf(w, "Pulling %s\n", c.Ref)
 	}

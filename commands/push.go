@@ -33,7 +33,7 @@ func (c *PushCmd) Run(ctx context.Context, env *Env) error {
 		Compression: c.Compression,
 	}
 	if !c.Quiet {
-		opts.Progress = newPushProgress(env.Stderr, isTerminal(env.Stderr)).event
+		opts.Progress = newPushProgress(env.Stderr, liveTerminal(env.Stderr)).event
 		dest := c.Dest
 		if dest == "" {
 			dest = c.Image

@@ -73,7 +73,7 @@ func (c *StatsCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	clearScreen := !c.NoStream && isTerminal(env.Stdout)
+	clearScreen := !c.NoStream && liveTerminal(env.Stdout)
 	for {
 		select {
 		case <-ctx.Done():
