@@ -191,6 +191,7 @@ func onlyCommand(args []string) kong.Option {
 // commandWord is the first argument that is neither a global flag nor
 // its value: the command, if args name one.
 func commandWord(args []string) string {
+	long, short := globalValueFlags()
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -199,13 +200,31 @@ func commandWord(args []string) string {
 		case a == "-" || !strings.HasPrefix(a, "-"):
 			return a
 		case strings.Contains(a, "="):
-		case a == "--root" || a == "--runroot" || a == "--storage-driver" || a == "--log-level":
+		case long[a]:
 			i++
-		case !strings.HasPrefix(a, "--") && strings.HasSuffix(a, "l"): // -l LEVEL, -Dl LEVEL
+		case !strings.HasPrefix(a, "--") && short[a[len(a)-1]]: // -l LEVEL, -Dl LEVEL
 			i++
 		}
 	}
 	return ""
+}
+
+// globalValueFlags are the global flags that take a value, from Globals:
+// the long ones as "--name", the short ones as their letter.
+func globalValueFlags() (long map[string]bool, short map[byte]bool) {
+	long, short = map[string]bool{}, map[byte]bool{}
+	t := reflect.TypeFor[Globals]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Bool {
+			continue
+		}
+		long["--"+f.Tag.Get("name")] = true
+		if s := f.Tag.Get("short"); s != "" {
+			short[s[0]] = true
+		}
+	}
+	return long, short
 }
 
 // report prints err the way Docker does and returns the exit code.
