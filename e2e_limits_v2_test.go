@@ -26,13 +26,18 @@ import (
 
 const cgroupV2Root = "/sys/fs/cgroup"
 
+// pureCgroupV2 reports whether the whole cgroup tree is v2.
+func pureCgroupV2() bool {
+	var st unix.Statfs_t
+	return unix.Statfs(cgroupV2Root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
 // requireV2Root skips unless the test runs as root on a pure cgroup v2
 // host offering the controllers tug limits.
 func requireV2Root(t *testing.T) fixture.User {
 	t.Helper()
 	fixture.RequireRoot(t)
-	var st unix.Statfs_t
-	if err := unix.Statfs(cgroupV2Root, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+	if !pureCgroupV2() {
 		t.Skip("needs a pure cgroup v2 host (/sys/fs/cgroup is not cgroup2 here)")
 	}
 	have := strings.Fields(readTrim(t, cgroupV2Root+"/cgroup.controllers"))

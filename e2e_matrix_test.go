@@ -66,8 +66,7 @@ type matrixHost struct {
 // notPureV2 says why the cgroup v2 row cannot run on this host, or ""
 // on a pure v2 host (the lent device host; .ci/device.sh runs it there).
 func notPureV2() string {
-	var st unix.Statfs_t
-	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+	if pureCgroupV2() {
 		return ""
 	}
 	return "this kernel boots cgroup v1 hybrid; every row above ran on it (the row runs on a pure v2 host: .ci/device.sh)"
