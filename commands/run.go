@@ -112,6 +112,18 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if c.Network, err = env.networkMode(c.Network); err != nil {
 		return err
 	}
+	id := image.NewContainerID()
+	// A container run here and now gets its init started already: the
+	// init's start overlaps making and mounting the container's layer.
+	// With --init or chroot isolation it needs the mounted layer first
+	// (see rt.Prestart).
+	var init *rt.Prestarted
+	if !c.create && !c.Detach && !c.Init && env.ChosenIsolation() != rt.IsolationChroot {
+		if init, err = rt.Prestart(c.earlySpec(id, env), c.stdio()); err != nil {
+			return err
+		}
+		defer init.Abandon()
+	}
 	img, err := c.image(ctx, env, store)
 	if err != nil {
 		return err
@@ -126,7 +138,7 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
-	ctr, err := store.CreateContainer(img, name, c.Rm)
+	ctr, err := store.CreateContainer(img, id, name, c.Rm)
 	if err != nil {
 		return err
 	}
@@ -176,12 +188,11 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			state.Status, state.Pid, state.TugPid, state.StartedAt = image.StateRunning, pid, os.Getpid(), time.Now().UTC()
 			record()
 		}
-		stdio := rt.Stdio{Stdout: os.Stdout, Stderr: os.Stderr}
-		if c.Interactive {
-			stdio.Stdin = os.Stdin
-		}
 		// Signals go to the container; they must not cancel the run.
-		return rt.Run(context.WithoutCancel(ctx), spec, stdio)
+		if init != nil {
+			return init.Run(context.WithoutCancel(ctx), spec)
+		}
+		return rt.Run(context.WithoutCancel(ctx), spec, c.stdio())
 	}()
 	if (c.Detach || c.create) && runErr == nil {
 		// The monitor owns the container now.
@@ -206,6 +217,27 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		return &ExitError{Code: code}
 	}
 	return nil
+}
+
+// stdio is what the container's standard streams are connected to.
+func (c *RunCmd) stdio() rt.Stdio {
+	stdio := rt.Stdio{Stdout: os.Stdout, Stderr: os.Stderr}
+	if c.Interactive {
+		stdio.Stdin = os.Stdin
+	}
+	return stdio
+}
+
+// earlySpec holds what the container's init is cloned with (see
+// rt.Prestart); spec fills in the rest, the same for these fields.
+func (c *RunCmd) earlySpec(id string, env *Env) *rt.Spec {
+	return &rt.Spec{
+		Init:        c.Init,
+		Tty:         c.TTY,
+		HostNetwork: c.networkMode() == "host",
+		Isolation:   env.ChosenIsolation(),
+		Resources:   c.resources(id),
+	}
 }
 
 // image finds the image, pulling it as --pull says.

@@ -56,9 +56,48 @@ type initReport struct {
 // to this process are forwarded to the container's PID 1. The caller must
 // already be uid 0 in its user namespace (or root).
 func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
+	p, err := Prestart(spec, stdio)
+	if err != nil {
+		return 0, err
+	}
+	return p.Run(ctx, spec)
+}
+
+// Prestarted is a container init cloned before the rest of its spec
+// exists: it waits for the spec on a pipe. Run sends the spec and waits for
+// the container; Abandon ends it unused. Both unlock the OS thread that
+// Prestart locked, so the three must be called on one goroutine.
+type Prestarted struct {
+	cmd          *exec.Cmd
+	stdio        Stdio
+	early        Spec
+	specW, errR  *os.File
+	consoleSock  *os.File
+	closers      []func()
+	cg           *cgroup
+	done         bool
+	threadLocked bool
+}
+
+// Prestart clones the container's init ahead of its spec, so that the
+// init's start (a Go runtime and tug's package init, a few ms) overlaps
+// what the caller still has to do (the container's layer, its mount). The
+// clone depends only on these fields of early: Init, Exec, ExecListener,
+// Tty, HostNetwork, Isolation and Resources; Run refuses a spec that
+// differs in them. With Init, or chroot isolation, the root file system
+// must be mounted already (early.Rootfs): such an init is cloned into its
+// own mount namespace.
+func Prestart(early *Spec, stdio Stdio) (_ *Prestarted, err error) {
+	spec := early
 	if spec.Exec {
 		spec.Init = true
 	}
+	p := &Prestarted{stdio: stdio, early: *spec}
+	defer func() {
+		if err != nil {
+			p.release()
+		}
+	}()
 	// With --init, tug stays in the container as PID 1: start it from a
 	// sealed copy, so that nothing in the container can reach (let alone
 	// overwrite) the binary on the host through /proc/1/exe (runc
@@ -68,54 +107,58 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	if spec.Init {
 		exe, err := sealedSelf()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		defer exe.Close()
+		p.closers = append(p.closers, func() { exe.Close() })
 		// The child execs it by its number after ExtraFiles are moved to
 		// 3, 4, ...: a number among those would name one of them instead
 		// ("fork/exec /proc/self/fd/4: permission denied").
 		high, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, 100)
 		if err != nil {
-			return 0, fmt.Errorf("moving tug's sealed copy out of the way: %w", err)
+			return nil, fmt.Errorf("moving tug's sealed copy out of the way: %w", err)
 		}
-		defer unix.Close(high)
+		p.closers = append(p.closers, func() { unix.Close(high) })
 		self = fmt.Sprintf("/proc/self/fd/%d", high)
 	}
 
 	specR, specW, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer specR.Close()
-	defer specW.Close()
+	p.specW = specW
+	p.closers = append(p.closers, func() { specR.Close(); specW.Close() })
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer errR.Close()
-	defer errW.Close()
+	p.errR = errR
+	p.closers = append(p.closers, func() { errR.Close(); errW.Close() })
 
 	cmd := &exec.Cmd{
-		Path:       self,
-		Args:       []string{initRole},
-		Env:        []string{},
+		Path: self,
+		Args: []string{initRole},
+		// The init's threads count against --pids-limit (as PID 1, with
+		// -d or --init, for the container's life): one P keeps them few
+		// (see initTasks). Set here, it costs no stop of the world as
+		// runtime.GOMAXPROCS would. The command gets spec.Env.
+		Env:        []string{"GOMAXPROCS=1"},
 		Stdin:      stdio.Stdin,
 		Stdout:     stdio.Stdout,
 		Stderr:     stdio.Stderr,
 		ExtraFiles: []*os.File{specR, errW},
 	}
-	var consoleSock *os.File
+	p.cmd = cmd
 	if spec.Tty {
 		// The init's stdio become the pseudo-terminal's slave; it sends the
 		// master back over this socket pair.
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			return 0, fmt.Errorf("creating the console socket: %w", err)
+			return nil, fmt.Errorf("creating the console socket: %w", err)
 		}
-		consoleSock = os.NewFile(uintptr(fds[0]), "console")
+		consoleSock := os.NewFile(uintptr(fds[0]), "console")
 		initSock := os.NewFile(uintptr(fds[1]), "console-init")
-		defer consoleSock.Close()
-		defer initSock.Close()
+		p.consoleSock = consoleSock
+		p.closers = append(p.closers, func() { consoleSock.Close(); initSock.Close() })
 		cmd.ExtraFiles = append(cmd.ExtraFiles, initSock)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	}
@@ -123,22 +166,38 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	if !spec.HostNetwork {
 		flags |= unix.CLONE_NEWNET
 	}
+	if !spec.Init && spec.Isolation != IsolationChroot {
+		// The root file system may not be mounted yet: the init shares
+		// this mount namespace until it has its spec, then makes its own
+		// on the one thread that execs the command (the rest of the
+		// process ends at that exec). tug as PID 1 (--init) keeps all its
+		// threads, so each must be in the container's namespace from
+		// the clone.
+		flags &^= unix.CLONE_NEWNS
+		p.early.UnshareMountNamespace = true
+	} else if spec.Rootfs == "" {
+		return nil, errors.New("internal error: the container's init with --init or chroot isolation needs its root file system mounted before it starts")
+	}
 	if spec.Isolation == IsolationChroot {
 		if !spec.HostNetwork {
-			return 0, errors.New("chroot isolation shares the host's network: use --network host (or leave --network out)")
+			return nil, errors.New("chroot isolation shares the host's network: use --network host (or leave --network out)")
 		}
 		flags = chrootFlags
 		if err := tryClone(chrootFlags); err != nil {
 			// Nothing can be mounted: tug puts what the command needs
 			// into the root file system itself, and takes it out after.
+			if spec.Rootfs == "" {
+				return nil, errors.New("internal error: chroot isolation without a mount namespace needs the root file system before the init starts")
+			}
 			flags = 0
 			spec.NoMountNamespace = true
+			p.early.NoMountNamespace = true
 			spec.debugf("chroot isolation: no mount or UTS namespace (%v): nothing is mounted for the command, and it shares the host name", err)
 			undo, err := prepareChroot(spec)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
-			defer undo()
+			p.closers = append(p.closers, undo)
 		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -156,43 +215,89 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 	}
 	// The container's cgroup comes first: on cgroup v2 the init is cloned
 	// straight into it.
-	cg, err := newCgroup(spec.Resources, spec.Init)
-	if err != nil {
-		return 0, err
+	if p.cg, err = newCgroup(spec.Resources, spec.Init); err != nil {
+		return nil, err
 	}
-	defer cg.remove()
-	if fd := cg.cloneFD(); fd >= 0 {
+	if fd := p.cg.cloneFD(); fd >= 0 {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
 	stdruntime.LockOSThread()
-	defer stdruntime.UnlockOSThread()
+	p.threadLocked = true
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("starting container init: %w", err)
+		p.cmd = nil
+		return nil, fmt.Errorf("starting container init: %w", err)
 	}
 	specR.Close()
 	errW.Close()
-	// The init waits for its spec: put it in its cgroup and wire its
-	// network before it reads one, so the command starts limited and
-	// connected.
-	if err := cg.enter(cmd.Process.Pid); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return 0, err
+	// The init waits for its spec: put it in its cgroup before it reads
+	// one, so the command starts limited.
+	if err := p.cg.enter(cmd.Process.Pid); err != nil {
+		return nil, err
 	}
+	if spec.Tty {
+		cmd.ExtraFiles[2].Close()
+	}
+	return p, nil
+}
+
+// release kills an init that will not get its spec, reaps it, and undoes
+// what Prestart set up.
+func (p *Prestarted) release() {
+	if p.done {
+		return
+	}
+	p.done = true
+	if p.cmd != nil && p.cmd.Process != nil && p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	}
+	p.cg.remove()
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	if p.threadLocked {
+		stdruntime.UnlockOSThread()
+	}
+}
+
+// Abandon ends a prestarted init that will not run (the container could
+// not be made). It is safe to call after Run.
+func (p *Prestarted) Abandon() {
+	if p != nil {
+		p.release()
+	}
+}
+
+// Run gives the prestarted init its spec and waits for the container, as
+// the package's Run does.
+func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
+	defer p.release()
+	if p.done {
+		return 0, errors.New("internal error: the container's init was already used or abandoned")
+	}
+	if spec.Exec {
+		spec.Init = true
+	}
+	e := &p.early
+	if spec.Init != e.Init || spec.Exec != e.Exec || spec.Tty != e.Tty || spec.HostNetwork != e.HostNetwork ||
+		spec.Isolation != e.Isolation || (spec.Resources == nil) != (e.Resources == nil) ||
+		spec.Resources != nil && spec.Resources.Name != e.Resources.Name {
+		return 0, errors.New("internal error: the container's spec differs from the one its init was started for")
+	}
+	spec.NoMountNamespace, spec.UnshareMountNamespace = e.NoMountNamespace, e.UnshareMountNamespace
+	cmd := p.cmd
+	// Wire the network before the init reads its spec, so the command
+	// starts connected.
 	var nw *network
+	var err error
 	if !spec.HostNetwork {
 		if nw, err = startNetwork(spec.Network, cmd.Process.Pid); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
 			return 0, err
 		}
 		defer nw.stop()
 	}
 	if spec.OnStart != nil {
 		spec.OnStart(cmd.Process.Pid)
-	}
-	if spec.Tty {
-		cmd.ExtraFiles[2].Close()
 	}
 
 	sigs := make(chan os.Signal, 16)
@@ -208,28 +313,26 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 		_ = cmd.Process.Kill()
 	}()
 
-	enc := json.NewEncoder(specW)
+	enc := json.NewEncoder(p.specW)
 	if err := enc.Encode(spec); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 		return 0, fmt.Errorf("sending the container spec: %w", err)
 	}
-	specW.Close()
+	p.specW.Close()
 
 	var cons *console
 	if spec.Tty {
-		master, err := receiveConsole(consoleSock)
+		master, err := receiveConsole(p.consoleSock)
 		if err == nil {
-			cons = startConsole(master, stdio.Stdin, stdio.Stdout)
+			cons = startConsole(master, p.stdio.Stdin, p.stdio.Stdout)
 		}
 		// On failure the init reports why on the error pipe.
 	}
 	// The error pipe closes on exec (close-on-exec) with nothing written,
 	// or carries why setup or exec failed.
-	raw, _ := io.ReadAll(errR)
+	raw, _ := io.ReadAll(p.errR)
 	report, failed := readInitReports(raw, spec.debugf)
 	if !failed {
-		cg.initRunning(cmd.Process.Pid)
+		p.cg.initRunning(cmd.Process.Pid)
 	}
 	waitErr := cmd.Wait()
 	if cons != nil {

@@ -29,9 +29,8 @@ func containerInit() {
 	// Capabilities, no_new_privs and seccomp are per thread: everything
 	// from here to exec happens on this one.
 	stdruntime.LockOSThread()
-	// As PID 1 (-d, --init) the init counts against --pids-limit: one P
-	// keeps its threads few (see initTasks).
-	stdruntime.GOMAXPROCS(1)
+	// One P (GOMAXPROCS=1 in its environment, see Prestart) keeps its
+	// threads few: they count against --pids-limit.
 	errPipe := os.NewFile(initErrorFD, "init-error")
 	// No descriptor this process inherited, from tug or from whoever
 	// started tug, survives into the container (runc CVE-2024-21626).
@@ -72,6 +71,14 @@ func containerInit() {
 		}
 	}
 
+	if spec.UnshareMountNamespace {
+		// Cloned before its root file system was mounted (see
+		// Prestart): this thread, which execs the command, leaves the
+		// caller's mount namespace now.
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			fail(125, &os.SyscallError{Syscall: "unshare(CLONE_NEWNS)", Err: err})
+		}
+	}
 	if spec.NoMountNamespace {
 		// Chroot isolation where nothing can be mounted: tug prepared the
 		// root file system; the terminal comes from tug's /dev/pts, as the
