@@ -28,6 +28,9 @@ type Env struct {
 
 	store  *image.Store
 	choice *rt.Choice
+	// handoff is the parsed command line for the tug re-executed in
+	// tug's namespaces, if it may skip parsing (see runHandoff).
+	handoff string
 }
 
 // isolation settles, once per process, how this tug confines containers
@@ -119,6 +122,10 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 	}
 	if err != nil {
 		return nil, &ExitError{Code: 125, Err: err}
+	}
+	if e.handoff != "" {
+		// Inherited by the re-executed tug only: this one exits after it.
+		_ = os.Setenv(envHandoff, e.handoff)
 	}
 	if mounts && choice.Entry == rt.EntryMountNamespace {
 		code, err := rt.RunInMountNamespace(ctx, e.Args, choice)

@@ -102,6 +102,18 @@ func Main(args []string) int {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	env := &Env{Stdout: stdout, Stderr: stderr, Args: append([]string{os.Args[0]}, args...)}
+	if h := takeHandoff(args); h != nil {
+		// tug's namespace child of `tug run`: its parent parsed the line.
+		cli.Globals = h.Globals
+		env.Globals = &cli.Globals
+		configureLogging(&cli.Globals, stderr)
+		err := env.diskFull(h.Run.Run(ctx, env))
+		env.close()
+		if err != nil {
+			return report(stderr, err, cli.Debug)
+		}
+		return 0
+	}
 	parser, err := kong.New(&cli,
 		kong.Name("tug"),
 		kong.Description("Build, ship and run containers: one binary, no daemon, no root."),
@@ -136,6 +148,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 125, true
 		}
 		env.Globals = &cli.Globals
+		if sel := kctx.Selected(); sel != nil && sel.Target.CanAddr() && sel.Target.Addr().Interface() == any(&cli.Run) {
+			env.handoff = runHandoff(args, &cli)
+		}
 		configureLogging(&cli.Globals, stderr)
 		err = env.diskFull(kctx.Run())
 		env.close()
