@@ -27,6 +27,9 @@ func main() {
 		}
 		os.Exit(code)
 	}
-	// 3. The CLI, in-process.
-	os.Exit(commands.Main(os.Args[1:]))
+	// 3. The CLI, in-process. A tug re-executed in its namespaces says its
+	// status to the tug that waits for it before it exits.
+	code := commands.Main(os.Args[1:])
+	rt.ReportExit(code)
+	os.Exit(code)
 }

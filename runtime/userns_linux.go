@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,7 +27,9 @@ const (
 	// envPrivateMounts marks root's re-exec into a mount namespace of its own.
 	envPrivateMounts = "_TUG_PRIVATE_MOUNTS"
 	// envParent is the pid of the tug that started the namespace child.
-	envParent      = "_TUG_PARENT_PID"
+	envParent = "_TUG_PARENT_PID"
+	// envStatusFD is the descriptor the child reports its exit status on.
+	envStatusFD    = "_TUG_STATUS_FD"
 	envConfigured  = "_CONTAINERS_USERNS_CONFIGURED"
 	envRootlessUID = "_CONTAINERS_ROOTLESS_UID"
 	envRootlessGID = "_CONTAINERS_ROOTLESS_GID"
@@ -329,6 +333,18 @@ func (ns *UserNamespace) runDirect(args []string) (int, error) {
 // runChild starts cmd, lets started prepare it, forwards signals to it and
 // returns its exit status (128+N when killed by signal N).
 func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
+	// The child says its exit status on this pipe as it exits (see
+	// ReportExit): waiting for the exit itself also waits for the kernel
+	// to take down the child's address space and namespaces, about a
+	// millisecond that nothing after needs.
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("creating tug's exit status pipe: %w", err)
+	}
+	defer statusR.Close()
+	defer statusW.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, statusW)
+	cmd.Env = append(cmd.Env, envStatusFD+"="+strconv.Itoa(2+len(cmd.ExtraFiles)))
 	// Pdeathsig follows the thread that forked: it stays locked until the
 	// child is reaped.
 	stdruntime.LockOSThread()
@@ -342,6 +358,7 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 		}
 		return 0, fmt.Errorf("creating a namespace for tug: %w%s", err, userNamespaceHint(cmd.SysProcAttr.Cloneflags, err))
 	}
+	statusW.Close()
 	if err := started(cmd.Process.Pid); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -355,7 +372,32 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 			_ = cmd.Process.Signal(s)
 		}
 	}()
+	var line [8]byte
+	if n, _ := io.ReadFull(statusR, line[:4]); n == 4 {
+		// The child has done all it does and is exiting; its parent exits
+		// too, and whoever adopts it reaps it.
+		return int(binary.LittleEndian.Uint32(line[:4])), nil
+	}
+	// Killed, or exited some other way: its wait status says.
 	return exitStatus(cmd.Wait(), "waiting for tug's namespace child")
+}
+
+// statusFile is where this tug, re-executed in its namespaces, reports its
+// exit status to the tug that started it (see runChild); nil elsewhere.
+var statusFile *os.File
+
+// ReportExit tells the tug that started this one (in its namespaces)
+// the status this process is about to exit with. Call it last: that tug
+// may exit at once.
+func ReportExit(code int) {
+	if statusFile == nil {
+		return
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(code))
+	_, _ = statusFile.Write(b[:])
+	statusFile.Close()
+	statusFile = nil
 }
 
 // writeMaps writes the child's uid and gid maps: through the setuid helpers
@@ -418,6 +460,12 @@ func EnterUserNamespaceRole() (exit bool, code int, err error) {
 		return true, 125, fmt.Errorf("re-executing tug inside its user namespace: %w", err)
 	case "2":
 		os.Unsetenv(envStage)
+		if fd, err := strconv.Atoi(os.Getenv(envStatusFD)); err == nil && fd > 2 {
+			os.Unsetenv(envStatusFD)
+			// Not for anything this tug starts.
+			unix.CloseOnExec(fd)
+			statusFile = os.NewFile(uintptr(fd), "exit-status")
+		}
 		if os.Getenv(envExeFD) != "" {
 			// The binary waitScript was handed, to exec it.
 			os.Unsetenv(envExeFD)
