@@ -14,7 +14,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -324,7 +323,7 @@ func readArchive(ctx context.Context, fsys fs.FS, what string) ([]*archiveImage,
 }
 
 // hex64 finds a sha256 hex digest in a file name.
-var hex64 = regexp.MustCompile(`[0-9a-f]{64}`)
+var hex64 = lazyRegexp(`[0-9a-f]{64}`)
 
 // readDockerArchive reads docker save's manifest.json. The archive has no
 // image manifests, so each image gets one made up, Docker schema 2, naming
@@ -362,7 +361,7 @@ func readDockerArchive(ctx context.Context, fsys fs.FS, what string) ([]*archive
 		}
 		sum := sha256.Sum256(cfg)
 		cfgDigest := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
-		if named := hex64.FindString(path.Base(cfgPath)); named != "" && named != cfgDigest.Hex {
+		if named := hex64().FindString(path.Base(cfgPath)); named != "" && named != cfgDigest.Hex {
 			return nil, fmt.Errorf("%s is corrupt: the config %s does not match its digest (its content hashes to %s)", what, cfgPath, cfgDigest)
 		}
 		var cf v1.ConfigFile
@@ -624,7 +623,7 @@ func readBlob(fsys fs.FS, d v1.Descriptor, kind, what string) ([]byte, error) {
 }
 
 func checkedBlobPath(h v1.Hash, what string) (string, error) {
-	if h.Algorithm != "sha256" || len(h.Hex) != 64 || hex64.FindString(h.Hex) != h.Hex {
+	if h.Algorithm != "sha256" || len(h.Hex) != 64 || hex64().FindString(h.Hex) != h.Hex {
 		return "", fmt.Errorf("%s names a blob by %q: only sha256 digests are supported", what, h.String())
 	}
 	return blobPath(h), nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -197,11 +196,11 @@ func (s *Store) RemoveContainer(ref string, force bool) (*ContainerState, error)
 }
 
 // validName is Docker's rule for container names.
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+var validName = lazyRegexp(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 // ValidateName checks a container name as Docker does.
 func ValidateName(name string) error {
-	if !validName.MatchString(strings.TrimPrefix(name, "/")) {
+	if !validName().MatchString(strings.TrimPrefix(name, "/")) {
 		return fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least two characters", name)
 	}
 	return nil

@@ -340,7 +340,7 @@ func FuzzImageName(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		hexID.MatchString(s)
+		hexID().MatchString(s)
 		r, err := remote.ParseReference(s)
 		if err != nil {
 			if !strings.Contains(err.Error(), "invalid reference format") {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -123,12 +122,12 @@ func orNone(s string) string {
 	return s
 }
 
-var hexID = regexp.MustCompile(`^(sha256:)?[0-9a-f]{1,64}$`)
+var hexID = lazyRegexp(`^(sha256:)?[0-9a-f]{1,64}$`)
 
 // Lookup finds an image by full id, name (Docker's short forms included)
 // or unique id prefix, in Docker's order.
 func (s *Store) Lookup(ref string) (*Image, error) {
-	if hexID.MatchString(ref) && len(strings.TrimPrefix(ref, "sha256:")) == 64 {
+	if hexID().MatchString(ref) && len(strings.TrimPrefix(ref, "sha256:")) == 64 {
 		if img, err := s.s.Image(strings.TrimPrefix(ref, "sha256:")); err == nil {
 			return s.fromStorage(img)
 		}
@@ -146,7 +145,7 @@ func (s *Store) Lookup(ref string) (*Image, error) {
 			}
 		}
 	}
-	if hexID.MatchString(ref) {
+	if hexID().MatchString(ref) {
 		prefix := strings.TrimPrefix(ref, "sha256:")
 		imgs, err := s.s.Images()
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"time"
 )
@@ -23,7 +22,7 @@ type Volume struct {
 	Options    map[string]string
 }
 
-var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var volumeName = lazyRegexp(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // ErrNoSuchVolume is returned for a volume that does not exist.
 var ErrNoSuchVolume = errors.New("no such volume")
@@ -32,7 +31,7 @@ func (s *Store) volumeRoot() string { return filepath.Join(s.s.GraphRoot(), "vol
 
 // CreateVolume creates the named volume, or returns it if it exists.
 func (s *Store) CreateVolume(name string) (*Volume, error) {
-	if !volumeName.MatchString(name) {
+	if !volumeName().MatchString(name) {
 		return nil, fmt.Errorf("invalid volume name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
 	data := filepath.Join(s.volumeRoot(), name, "_data")
@@ -46,7 +45,7 @@ func (s *Store) CreateVolume(name string) (*Volume, error) {
 func (s *Store) Volume(name string) (*Volume, error) {
 	data := filepath.Join(s.volumeRoot(), name, "_data")
 	fi, err := os.Stat(data)
-	if os.IsNotExist(err) || !volumeName.MatchString(name) {
+	if os.IsNotExist(err) || !volumeName().MatchString(name) {
 		return nil, fmt.Errorf("%s: %w", name, ErrNoSuchVolume)
 	}
 	if err != nil {
