@@ -347,6 +347,14 @@ func TestImageCommands(t *testing.T) {
 		t.Fatalf("inspect output is not a one-element JSON array (%v):\n%s", err, out.Stdout)
 	}
 	got := inspected[0]
+	// Lookup leaves the size out (a run has no use for it); inspect and
+	// the listing fill it in.
+	if size, _ := got["Size"].(float64); size < 100000 {
+		t.Errorf("inspect Size = %v, want busybox's bytes", got["Size"])
+	}
+	if sizes := mustTug(t, u, store, "images", "--format", "{{.Size}}").Stdout; strings.Contains(sizes, "0B") || !strings.Contains(sizes, "MB") {
+		t.Errorf("images sizes:\n%s", sizes)
+	}
 	if got["Id"] != "sha256:"+bbID || got["Os"] != "linux" || got["Architecture"] != runtime.GOARCH {
 		t.Fatalf("inspect: Id %v Os %v Architecture %v", got["Id"], got["Os"], got["Architecture"])
 	}

@@ -18,11 +18,12 @@ import (
 
 // Image is one stored image as tug shows it.
 type Image struct {
-	ID       string // 64 hex digits: the config digest
-	Names    []string
-	Digest   string   // the manifest digest it was pulled or pushed by
-	Digests  []string // every manifest digest known for it
-	Created  time.Time
+	ID      string // 64 hex digits: the config digest
+	Names   []string
+	Digest  string   // the manifest digest it was pulled or pushed by
+	Digests []string // every manifest digest known for it
+	Created time.Time
+	// Size is set by List and Inspect only (see withSize).
 	Size     int64
 	TopLayer string
 	Config   v1.ConfigFile
@@ -91,6 +92,7 @@ func (s *Store) List() ([]Summary, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.withSize(img)
 		if len(img.Names) == 0 {
 			rows = append(rows, Summary{Image: img, Repository: "<none>", Tag: "<none>", Digest: orNone(img.Digest)})
 			continue
@@ -187,10 +189,17 @@ func (s *Store) fromStorage(img *storage.Image) (*Image, error) {
 	if err := json.Unmarshal(raw, &out.Config); err != nil {
 		return nil, fmt.Errorf("decoding config of image %s: %w", img.ID, err)
 	}
-	if size, err := s.s.ImageSize(img.ID); err == nil {
-		out.Size = size
-	}
 	return out, nil
+}
+
+// withSize fills in img.Size, which fromStorage leaves out: summing the
+// layers takes storage's locks again, and only listings and inspect show
+// it (a run has no use for it).
+func (s *Store) withSize(img *Image) *Image {
+	if size, err := s.s.ImageSize(img.ID); err == nil {
+		img.Size = size
+	}
+	return img
 }
 
 // Tag gives the image src the name dst; the name leaves any other image

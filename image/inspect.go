@@ -50,6 +50,7 @@ func (s *Store) Inspect(ref string) (*Inspect, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.withSize(img)
 	c := img.Config
 	out := &Inspect{
 		ID:            "sha256:" + img.ID,
