@@ -65,18 +65,23 @@ func Run(ctx context.Context, spec *Spec, stdio Stdio) (int, error) {
 
 // Prestarted is a container init cloned before the rest of its spec
 // exists: it waits for the spec on a pipe. Run sends the spec and waits for
-// the container; Abandon ends it unused. Both unlock the OS thread that
-// Prestart locked, so the three must be called on one goroutine.
+// the container; Abandon ends it unused.
 type Prestarted struct {
-	cmd          *exec.Cmd
-	stdio        Stdio
-	early        Spec
-	specW, errR  *os.File
-	consoleSock  *os.File
-	closers      []func()
-	cg           *cgroup
-	done         bool
-	threadLocked bool
+	cmd         *exec.Cmd
+	stdio       Stdio
+	early       Spec
+	specW, errR *os.File
+	consoleSock *os.File
+	closers     []func()
+	cg          *cgroup
+	done        bool
+
+	// The clone runs on a thread of its own (see Prestart): started says
+	// how it went, once; forked ends that thread's wait.
+	started  chan error
+	startErr error
+	waited   bool
+	forked   chan struct{}
 }
 
 // Prestart clones the container's init ahead of its spec, so that the
@@ -221,23 +226,44 @@ func Prestart(early *Spec, stdio Stdio) (_ *Prestarted, err error) {
 	if fd := p.cg.cloneFD(); fd >= 0 {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
-	stdruntime.LockOSThread()
-	p.threadLocked = true
-	if err := cmd.Start(); err != nil {
-		p.cmd = nil
-		return nil, fmt.Errorf("starting container init: %w", err)
-	}
-	specR.Close()
-	errW.Close()
-	// The init waits for its spec: put it in its cgroup before it reads
-	// one, so the command starts limited.
-	if err := p.cg.enter(cmd.Process.Pid); err != nil {
-		return nil, err
-	}
-	if spec.Tty {
-		cmd.ExtraFiles[2].Close()
-	}
+	// The clone (a new network namespace alone is about a millisecond of
+	// the kernel's time) and the exec run on a thread of their own while
+	// the caller goes on. Pdeathsig follows the thread that forked: it
+	// stays locked until the container is reaped (release).
+	p.started, p.forked = make(chan error, 1), make(chan struct{})
+	go func() {
+		stdruntime.LockOSThread()
+		defer stdruntime.UnlockOSThread()
+		err := cmd.Start()
+		if err != nil {
+			err = fmt.Errorf("starting container init: %w", err)
+		} else {
+			// The init waits for its spec: put it in its cgroup before
+			// it reads one, so the command starts limited.
+			err = p.cg.enter(cmd.Process.Pid)
+		}
+		p.started <- err
+		<-p.forked
+	}()
 	return p, nil
+}
+
+// waitStarted waits for the clone Prestart began and says how it went.
+func (p *Prestarted) waitStarted() error {
+	if p.started == nil || p.waited {
+		return p.startErr
+	}
+	p.waited = true
+	p.startErr = <-p.started
+	if p.cmd.Process != nil {
+		// The init has its copies.
+		p.cmd.ExtraFiles[0].Close()
+		p.cmd.ExtraFiles[1].Close()
+		if p.early.Tty {
+			p.cmd.ExtraFiles[2].Close()
+		}
+	}
+	return p.startErr
 }
 
 // release kills an init that will not get its spec, reaps it, and undoes
@@ -247,16 +273,17 @@ func (p *Prestarted) release() {
 		return
 	}
 	p.done = true
+	_ = p.waitStarted()
 	if p.cmd != nil && p.cmd.Process != nil && p.cmd.ProcessState == nil {
 		_ = p.cmd.Process.Kill()
 		_ = p.cmd.Wait()
 	}
+	if p.forked != nil {
+		close(p.forked)
+	}
 	p.cg.remove()
 	for i := len(p.closers) - 1; i >= 0; i-- {
 		p.closers[i]()
-	}
-	if p.threadLocked {
-		stdruntime.UnlockOSThread()
 	}
 }
 
@@ -285,6 +312,13 @@ func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
 		return 0, errors.New("internal error: the container's spec differs from the one its init was started for")
 	}
 	spec.NoMountNamespace, spec.UnshareMountNamespace = e.NoMountNamespace, e.UnshareMountNamespace
+	if err := p.waitStarted(); err != nil {
+		return 0, err
+	}
+	// The network's helpers (pasta, slirp4netns) die with the thread that
+	// starts them (Pdeathsig): keep it this goroutine's until they stop.
+	stdruntime.LockOSThread()
+	defer stdruntime.UnlockOSThread()
 	cmd := p.cmd
 	// Wire the network before the init reads its spec, so the command
 	// starts connected.
