@@ -10,6 +10,12 @@
 # bubblewrap and docker-registry.
 #
 #   bench/run.sh [ROUNDS]        (default 25)
+#
+# RUNROOT=tmpfs puts both tools' run roots on /dev/shm, as the default
+# rootless run root ($XDG_RUNTIME_DIR) is on hosts with systemd; by
+# default they are next to the stores, on the disk. TUG_BENCH_OLD=FILE
+# times another tug binary (an older build) in the same rounds, with a
+# store of its own: a change measured against the same drift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=0
@@ -20,6 +26,10 @@ done
 
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
+runroot=$tmp
+if [ "${RUNROOT:-}" = tmpfs ]; then
+  runroot=$(mktemp -d -p /dev/shm)
+fi
 if [ -n "${TUG_BENCH_BIN:-}" ]; then
   cp "$TUG_BENCH_BIN/tug" "$TUG_BENCH_BIN/tug-fixture" "$tmp/"
 else
@@ -31,8 +41,8 @@ registry=$!
 cleanup() {
   kill $registry 2>/dev/null || true
   wait $registry 2>/dev/null || true
-  podman --root "$tmp/podman" --runroot "$tmp/podman-run" unshare rm -rf "$tmp/tug-store" "$tmp/podman" 2>/dev/null || true
-  rm -rf "$tmp" 2>/dev/null || true
+  podman --root "$tmp/podman" --runroot "$runroot/podman-run" unshare rm -rf "$tmp/tug-store" "$tmp/podman" "$runroot/tug-run" "$runroot/tug-old-run" "$runroot/podman-run" 2>/dev/null || true
+  rm -rf "$tmp" "$runroot" 2>/dev/null || true
 }
 trap cleanup EXIT
 for _ in $(seq 100); do [ -s "$tmp/addr" ] && break; sleep 0.1; done
@@ -40,9 +50,15 @@ ref="$(cat "$tmp/addr")/bench/busybox:latest"
 "$tmp/tug-fixture" push-busybox "$ref" >/dev/null
 "$tmp/tug-fixture" unpack-busybox "$tmp/rootfs"
 
-tug=("$tmp/tug" --root "$tmp/tug-store/root" --runroot "$tmp/tug-store/run")
-podman=(podman --root "$tmp/podman" --runroot "$tmp/podman-run" --storage-driver overlay --runtime runc)
+tug=("$tmp/tug" --root "$tmp/tug-store/root" --runroot "$runroot/tug-run")
+podman=(podman --root "$tmp/podman" --runroot "$runroot/podman-run" --storage-driver overlay --runtime runc)
 "${tug[@]}" pull -q "$ref" >/dev/null
+old=()
+if [ -n "${TUG_BENCH_OLD:-}" ]; then
+  cp "$TUG_BENCH_OLD" "$tmp/tug-old"
+  old=("$tmp/tug-old" --root "$tmp/tug-store/old-root" --runroot "$runroot/tug-old-run")
+  "${old[@]}" pull -q "$ref" >/dev/null
+fi
 "${podman[@]}" pull -q --tls-verify=false "$ref" >/dev/null
 
 now() { date +%s.%N; }
@@ -75,13 +91,22 @@ for _ in $(seq "$rounds"); do
   t[podman]+="$(time_one "${podman[@]}" run --rm --network none "$ref" true) "
   settle
   t[bwrap]+="$(time_one bwrap --unshare-user --unshare-pid --bind "$tmp/rootfs" / --proc /proc --dev /dev /bin/true) "
+  if [ ${#old[@]} -gt 0 ]; then
+    settle
+    t[old]+="$(time_one "${old[@]}" run --rm --network none "$ref" true) "
+  fi
 done
 m_tug=$(echo ${t[tug]} | tr ' ' '\n' | median)
 m_podman=$(echo ${t[podman]} | tr ' ' '\n' | median)
 m_bwrap=$(echo ${t[bwrap]} | tr ' ' '\n' | median)
-echo "run --rm IMAGE true, median of $rounds, user $(id -un), $(nproc) cores, $(uname -r)"
+echo "run --rm IMAGE true, median of $rounds, user $(id -un), $(nproc) cores, $(uname -r), run roots on $(stat -f -c %T "$runroot")"
 echo "podman $(podman --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1 {print $3}'), bwrap $(bwrap --version | awk '{print $2}')"
 printf '%-8s %10s\n' tool seconds
 printf '%-8s %10.4f\n' tug "$m_tug" podman "$m_podman" bwrap "$m_bwrap"
 awk -v t="$m_tug" -v p="$m_podman" -v b="$m_bwrap" 'BEGIN {
   printf "tug/podman = %.3f (goal <= 0.2)\ntug/bwrap  = %.2f (goal <= 3)\n", t / p, t / b }'
+if [ ${#old[@]} -gt 0 ]; then
+  m_old=$(echo ${t[old]} | tr ' ' '\n' | median)
+  awk -v o="$m_old" -v t="$m_tug" -v p="$m_podman" 'BEGIN {
+    printf "tug-old  %10.4f\ntug-old/podman = %.3f; tug/tug-old = %.3f\n", o, o / p, t / o }'
+fi
