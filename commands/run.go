@@ -159,6 +159,12 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		if err != nil {
 			return 0, err
 		}
+		if init != nil {
+			// Its /proc, /dev and /sys go on while the spec is made.
+			if err := init.Mounted(rootfs, c.Privileged); err != nil {
+				return 0, err
+			}
+		}
 		runDir, err := store.ContainerRunDir(ctr.ID)
 		if err != nil {
 			return 0, err

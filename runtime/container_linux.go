@@ -76,6 +76,9 @@ type Prestarted struct {
 	cg          *cgroup
 	done        bool
 
+	// partial is what Mounted sent, if it was called.
+	partial *Spec
+
 	// The clone runs on a thread of its own (see Prestart): started says
 	// how it went, once; forked ends that thread's wait.
 	started  chan error
@@ -295,6 +298,46 @@ func (p *Prestarted) Abandon() {
 	}
 }
 
+// Mounted tells the prestarted init that the container's root file
+// system is mounted at rootfs, so that it mounts /proc, /dev and /sys there
+// while the caller works out the rest of the spec; the spec Run sends must
+// have the same Rootfs and Privileged. It does nothing for an init that
+// mounts nothing (chroot isolation without a mount namespace).
+func (p *Prestarted) Mounted(rootfs string, privileged bool) error {
+	if p.done || p.partial != nil {
+		return errors.New("internal error: the container's init was already told its root file system")
+	}
+	if p.early.NoMountNamespace {
+		return nil
+	}
+	if err := p.waitStarted(); err != nil {
+		return err
+	}
+	partial := &Spec{
+		Partial: true, Rootfs: rootfs, Privileged: privileged,
+		HostNetwork: p.early.HostNetwork, Isolation: p.early.Isolation, UnshareMountNamespace: p.early.UnshareMountNamespace,
+	}
+	if err := json.NewEncoder(p.specW).Encode(partial); err != nil {
+		return p.initFailed(fmt.Errorf("sending the container's root file system: %w", err))
+	}
+	p.partial = partial
+	return nil
+}
+
+// initFailed is err, or what the init said on its error pipe where it
+// failed first (a write to it then finds the pipe closed).
+func (p *Prestarted) initFailed(err error) error {
+	p.specW.Close()
+	raw, _ := io.ReadAll(p.errR)
+	if report, failed := readInitReports(raw, func(string, ...any) {}); failed {
+		if report.Code == 126 || report.Code == 127 {
+			return &ExecError{Code: report.Code, Msg: report.Msg}
+		}
+		return errors.New(report.Msg)
+	}
+	return err
+}
+
 // Run gives the prestarted init its spec and waits for the container, as
 // the package's Run does.
 func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
@@ -312,6 +355,9 @@ func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
 		return 0, errors.New("internal error: the container's spec differs from the one its init was started for")
 	}
 	spec.NoMountNamespace, spec.UnshareMountNamespace = e.NoMountNamespace, e.UnshareMountNamespace
+	if p.partial != nil && (spec.Rootfs != p.partial.Rootfs || spec.Privileged != p.partial.Privileged) {
+		return 0, errors.New("internal error: the container's spec differs from the root file system its init was told")
+	}
 	if err := p.waitStarted(); err != nil {
 		return 0, err
 	}
@@ -349,7 +395,7 @@ func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
 
 	enc := json.NewEncoder(p.specW)
 	if err := enc.Encode(spec); err != nil {
-		return 0, fmt.Errorf("sending the container spec: %w", err)
+		return 0, p.initFailed(fmt.Errorf("sending the container spec: %w", err))
 	}
 	p.specW.Close()
 

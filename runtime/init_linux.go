@@ -55,10 +55,16 @@ func containerInit() {
 
 	var spec Spec
 	specFile := os.NewFile(initSpecFD, "init-spec")
-	if err := json.NewDecoder(specFile).Decode(&spec); err != nil {
+	specs := json.NewDecoder(specFile)
+	if err := specs.Decode(&spec); err != nil {
 		fail(125, fmt.Errorf("reading the container spec: %w", err))
 	}
-	specFile.Close()
+	// A partial spec first (see Prestarted.Mounted): the base mounts go
+	// on the root file system while the rest of the spec is worked out.
+	partial := spec.Partial
+	if !partial {
+		specFile.Close()
+	}
 	// The spec comes once this process sits in the container's cgroup. On
 	// cgroup v1 it was moved there after the clone, in a cgroup namespace
 	// rooted at tug's cgroup: one made now shows the container's as "/"
@@ -92,7 +98,22 @@ func containerInit() {
 			fail(125, err)
 		}
 	} else {
-		if err := setupRootfs(&spec, note); err != nil {
+		if err := mountBase(&spec, note); err != nil {
+			fail(125, err)
+		}
+		if partial {
+			first := spec
+			spec = Spec{}
+			if err := specs.Decode(&spec); err != nil {
+				fail(125, fmt.Errorf("reading the container spec: %w", err))
+			}
+			specFile.Close()
+			if spec.Partial || spec.Rootfs != first.Rootfs || spec.Privileged != first.Privileged || spec.HostNetwork != first.HostNetwork ||
+				spec.Isolation != first.Isolation || spec.UnshareMountNamespace != first.UnshareMountNamespace || spec.NoMountNamespace {
+				fail(125, errors.New("internal error: the container's spec differs from the partial one its mounts were made for"))
+			}
+		}
+		if err := mountRest(&spec); err != nil {
 			fail(125, err)
 		}
 		if spec.Tty {

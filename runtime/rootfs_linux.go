@@ -14,6 +14,16 @@ import (
 // every target resolved inside rootfs, /proc and /sys paths are masked from
 // inside the new root. note reports what had to be done another way.
 func setupRootfs(spec *Spec, note func(format string, args ...any)) error {
+	if err := mountBase(spec, note); err != nil {
+		return err
+	}
+	return mountRest(spec)
+}
+
+// mountBase makes the root file system a mount point and mounts /proc,
+// /dev and /sys on it: what needs only spec's Rootfs, Isolation,
+// Privileged and HostNetwork (see Prestarted.Mounted).
+func mountBase(spec *Spec, note func(format string, args ...any)) error {
 	root := spec.Rootfs
 	chroot := spec.Isolation == IsolationChroot
 	// Nothing mounted here may propagate back to tug's namespace.
@@ -41,6 +51,14 @@ func setupRootfs(spec *Spec, note func(format string, args ...any)) error {
 			note("chroot isolation: %s not mounted: %v", m.what, err)
 		}
 	}
+	return nil
+}
+
+// mountRest makes spec's mounts, moves into the root file system and
+// hides or protects what the container may not change.
+func mountRest(spec *Spec) error {
+	root := spec.Rootfs
+	chroot := spec.Isolation == IsolationChroot
 	for _, m := range spec.Mounts {
 		if err := mountOne(root, m); err != nil {
 			return err

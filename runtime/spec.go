@@ -72,6 +72,10 @@ type Spec struct {
 	// caller's mount namespace (before the root file system was mounted
 	// there): the init makes its own before it mounts anything.
 	UnshareMountNamespace bool `json:",omitempty"`
+	// Partial marks the first of the two specs an init gets after
+	// Prestarted.Mounted: Rootfs, Isolation, Privileged, HostNetwork and
+	// UnshareMountNamespace only, for the mounts of /proc, /dev and /sys.
+	Partial bool `json:",omitempty"`
 	// Tty gives the command a pseudo-terminal made inside the container.
 	Tty bool
 	// Exec keeps tug as PID 1 (as Init) and serves `tug exec` on the
