@@ -245,6 +245,37 @@ func TestRunSymlinksStayInside(t *testing.T) {
 	}
 }
 
+// An image whose /dev is a file cannot be set up: the init fails on its
+// first mounts, made while tug is still working out the rest of the spec
+// (see Prestarted.Mounted). The error says what failed, not that the
+// init's pipe was closed when tug sent the rest.
+func TestRunInitFailsEarly(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := isolated(t, u)
+	img, err := fixture.BusyboxImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = fixture.AppendLayer(img, fixture.File{Name: "dev", Mode: 0o644, Content: "not a directory\n"}); err != nil {
+		t.Fatal(err)
+	}
+	ref := registry.Addr + "/devfile:latest"
+	if _, err := fixture.Push(img, ref); err != nil {
+		t.Fatal(err)
+	}
+	mustTug(t, u, store, "pull", "-q", ref)
+	// With the default network, its set-up finds the init gone first.
+	for _, network := range []string{"none", "private"} {
+		res := tug(t, u, store, "run", "--rm", "--network", network, ref, "true")
+		if res.Code != 125 || !strings.Contains(res.Stderr, "creating /dev in the container") {
+			t.Fatalf("--network %s, /dev a file: exit %d, want 125 and an error about /dev:\n%s", network, res.Code, res.Stderr)
+		}
+	}
+	if out := mustTug(t, u, store, "ps", "-a", "-q").Stdout; strings.TrimSpace(out) != "" {
+		t.Fatalf("the failed --rm container was left behind: %q", out)
+	}
+}
+
 // No host descriptor reaches the container, and the tug binary is not
 // reachable from inside (runc CVE-2024-21626, CVE-2019-5736).
 func TestRunNoLeaks(t *testing.T) {
