@@ -9,20 +9,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setupRootfs builds the container's filesystem view, then pivots into it
-// (chroots, with chroot isolation): mounts are made under the old root with
-// every target resolved inside rootfs, /proc and /sys paths are masked from
-// inside the new root. note reports what had to be done another way.
-func setupRootfs(spec *Spec, note func(format string, args ...any)) error {
-	if err := mountBase(spec, note); err != nil {
-		return err
-	}
-	return mountRest(spec)
-}
+// The container's file system view is built in two steps, mountBase then
+// mountRest, after which the init is inside it (pivot_root, or chroot with
+// chroot isolation): mounts are made under the old root with every target
+// resolved inside rootfs; /proc and /sys paths are masked from inside the
+// new root.
 
 // mountBase makes the root file system a mount point and mounts /proc,
 // /dev and /sys on it: what needs only spec's Rootfs, Isolation,
-// Privileged and HostNetwork (see Prestarted.Mounted).
+// Privileged and HostNetwork (see Prestarted.Mounted). note reports what
+// had to be done another way.
 func mountBase(spec *Spec, note func(format string, args ...any)) error {
 	root := spec.Rootfs
 	chroot := spec.Isolation == IsolationChroot
