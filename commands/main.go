@@ -169,10 +169,11 @@ type exitPanic int
 
 // onlyCommand has kong leave out every command but the one args name, so
 // that it builds the model of that one only: the whole grammar costs
-// about 3.5 ms and 2.5 MB of garbage to build, and a rootless run parses
-// it twice (the caller and its user-namespace child). Without a command
-// word that names a command (a typo, completion) or with help, kong gets
-// all.
+// about 3.5 ms and 2.5 MB of garbage to build, and a rootless command
+// parses it twice (the caller and its user-namespace child; `tug run`'s
+// child takes the caller's parse instead, see runHandoff). Without a
+// command word that names a command (a typo, completion) or with help,
+// kong gets all.
 func onlyCommand(args []string) kong.Option {
 	word := commandWord(args)
 	// Help lists a command's aliases under other commands: it needs all.
