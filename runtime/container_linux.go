@@ -337,10 +337,7 @@ func (p *Prestarted) initFailed(err error) error {
 	p.specW.Close()
 	raw, _ := io.ReadAll(p.errR)
 	if report, failed := readInitReports(raw, func(string, ...any) {}); failed {
-		if report.Code == 126 || report.Code == 127 {
-			return &ExecError{Code: report.Code, Msg: report.Msg}
-		}
-		return errors.New(report.Msg)
+		return report.err()
 	}
 	return err
 }
@@ -430,12 +427,18 @@ func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
 		cons.stop()
 	}
 	if failed {
-		if report.Code == 126 || report.Code == 127 {
-			return 0, &ExecError{Code: report.Code, Msg: report.Msg}
-		}
-		return 0, errors.New(report.Msg)
+		return 0, report.err()
 	}
 	return exitStatus(waitErr, "waiting for the container")
+}
+
+// err is the failure the init reported: an ExecError for Docker's 126
+// and 127.
+func (r initReport) err() error {
+	if r.Code == 126 || r.Code == 127 {
+		return &ExecError{Code: r.Code, Msg: r.Msg}
+	}
+	return errors.New(r.Msg)
 }
 
 // readInitReports reads what the init wrote on its error pipe: notes,
