@@ -80,6 +80,25 @@ func (s *stallingRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 const stallLimit = 300 * time.Millisecond
 
+// stallCase is a request the registry stalls and the client call that
+// makes it.
+type stallCase struct {
+	name, method, path string
+	do                 func(ctx context.Context, c *Client, addr string) error
+}
+
+// stalledRegistry starts a registry with the test image that stalls
+// times requests (-1: all) of method to paths containing path, and a
+// client that gives up on silence after timeout.
+func stalledRegistry(t *testing.T, timeout time.Duration, method, path string, times int) (*stallingRegistry, *Client, string) {
+	t.Helper()
+	s, addr := newStallingRegistry(t)
+	c := NewClient(Options{Timeout: timeout})
+	prepare(t, addr)
+	s.stall(method, path, times)
+	return s, c, addr
+}
+
 // A registry that takes a blob request and stalls before its response
 // headers, once, does not fail a pull or a push: the request is timed out
 // after Options.Timeout and sent again, as a dropped connection is. (It
@@ -87,10 +106,7 @@ const stallLimit = 300 * time.Millisecond
 // which go-containerregistry never retries.)
 func TestStalledBlobRequestRetried(t *testing.T) {
 	isolateAuth(t)
-	for _, tc := range []struct {
-		name, method, path string
-		do                 func(ctx context.Context, c *Client, addr string) error
-	}{
+	for _, tc := range []stallCase{
 		{"pull: GET of a layer", http.MethodGet, "/blobs/sha256:", pullLayers},
 		{"push: HEAD before an upload", http.MethodHead, "/blobs/sha256:", uploadBlob},
 		{"push: POST starting an upload", http.MethodPost, "/blobs/uploads/", uploadBlob},
@@ -100,10 +116,7 @@ func TestStalledBlobRequestRetried(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s, addr := newStallingRegistry(t)
-			c := NewClient(Options{Timeout: stallLimit})
-			prepare(t, addr)
-			s.stall(tc.method, tc.path, 1)
+			s, c, addr := stalledRegistry(t, stallLimit, tc.method, tc.path, 1)
 			if err := tc.do(t.Context(), c, addr); err != nil {
 				t.Fatalf("through one stalled %s: %v", tc.method, err)
 			}
@@ -120,20 +133,14 @@ func TestStalledBlobRequestRetried(t *testing.T) {
 func TestStalledRegistryFails(t *testing.T) {
 	isolateAuth(t)
 	const bound = 3*stallLimit + 4*time.Second + 3*time.Second // + slack
-	for _, tc := range []struct {
-		name, method, path string
-		do                 func(ctx context.Context, c *Client, addr string) error
-	}{
+	for _, tc := range []stallCase{
 		{"pull", http.MethodGet, "/blobs/sha256:", pullLayers},
 		{"push", http.MethodPut, "/blobs/uploads/", uploadBlob},
 		{"reuse", http.MethodHead, "/blobs/sha256:", reuseBlob},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s, addr := newStallingRegistry(t)
-			c := NewClient(Options{Timeout: stallLimit})
-			prepare(t, addr)
-			s.stall(tc.method, tc.path, -1)
+			s, c, addr := stalledRegistry(t, stallLimit, tc.method, tc.path, -1)
 			start := time.Now()
 			err := tc.do(t.Context(), c, addr)
 			took := time.Since(start)
@@ -158,10 +165,7 @@ func TestStalledRegistryFails(t *testing.T) {
 // retried and not reported as a TimeoutError.
 func TestCallerDeadlineNotRetried(t *testing.T) {
 	isolateAuth(t)
-	s, addr := newStallingRegistry(t)
-	c := NewClient(Options{Timeout: time.Minute})
-	prepare(t, addr)
-	s.stall(http.MethodGet, "/blobs/sha256:", -1)
+	_, c, addr := stalledRegistry(t, time.Minute, http.MethodGet, "/blobs/sha256:", -1)
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
