@@ -324,13 +324,6 @@ func (p *Prestarted) Mounted(rootfs string, privileged bool) error {
 	return nil
 }
 
-// initExited reports whether the init has exited (it is not reaped).
-func (p *Prestarted) initExited() bool {
-	var info unix.Siginfo
-	err := unix.Waitid(unix.P_PID, p.cmd.Process.Pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-	return err == nil && info.Signo == int32(unix.SIGCHLD)
-}
-
 // initFailed is err, or what the init said on its error pipe where it
 // failed first (a write to it then finds the pipe closed).
 func (p *Prestarted) initFailed(err error) error {
@@ -376,11 +369,13 @@ func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
 	var err error
 	if !spec.HostNetwork {
 		if nw, err = startNetwork(spec.Network, cmd.Process.Pid); err != nil {
-			if p.initExited() {
-				// Its namespace went with it: why it failed is the news.
-				return 0, p.initFailed(err)
-			}
-			return 0, err
+			// The init may have failed first and taken its namespace
+			// with it; the kernel drops the namespace before it reports
+			// the exit, so asking whether it exited races. Its report is
+			// written before it starts to exit: stop it and prefer what
+			// it said.
+			_ = cmd.Process.Kill()
+			return 0, p.initFailed(err)
 		}
 		defer nw.stop()
 	}
