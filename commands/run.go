@@ -138,6 +138,10 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
+	if c.Rm && !c.create && !c.Detach {
+		// Nothing this run writes from here on needs to survive a crash.
+		image.SyncNothingMore()
+	}
 	ctr, err := store.CreateContainer(img, id, name, c.Rm)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/ioutils"
 	"go.podman.io/storage/pkg/stringid"
 )
 
@@ -35,6 +36,18 @@ func (s *Store) CreateContainer(img *Image, id, name string, volatile bool) (*Co
 		return nil, fmt.Errorf("creating a container of image %s: %w", shortHex(img.ID), rewrite(err))
 	}
 	return &Container{ID: c.ID, Names: c.Names, ImageID: c.ImageID, LayerID: c.LayerID}, nil
+}
+
+// SyncNothingMore tells storage not to sync the files it writes with its
+// default options, for the rest of this process. Call it only in a
+// process that from then on makes, mounts and removes a volatile container
+// (`run --rm`) and nothing else: the files left are the run root's
+// mountpoints.json, synced six times a run, which a reboot empties
+// anyway. The store's own records (layers.json, containers.json) set their
+// sync rules themselves and keep them; images.json and a container's data,
+// which take the default, must not be written after this.
+func SyncNothingMore() {
+	ioutils.SetDefaultOptions(ioutils.AtomicFileWriterOptions{NoSync: true})
 }
 
 // NewContainerID returns a random container ID, for a caller that needs
