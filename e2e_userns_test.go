@@ -4,23 +4,29 @@ package main_test
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tugcli/tug/fixture"
 )
 
-// A rootless tug's user-namespace child waits for its id maps in the
-// host's /bin/sh and then execs tug; TUG_USERNS_STAGE1=tug makes tug wait
-// itself, as it must on a host without /bin/sh. Both give the container
-// the subordinate mapping, uid 0 and no file descriptor of tug's.
+// A rootless tug's user-namespace child is tug, cloned with its
+// capabilities in the ambient set, and goes on once its id maps are
+// written; TUG_USERNS_STAGE1=exec clones it without them, as tug does
+// where the kernel refuses the ambient set, and the child execs itself
+// again after the maps. Both give the container the subordinate mapping,
+// uid 0 and no file descriptor of tug's, and leave tug's child with every
+// capability of its namespace and nothing to hand on through exec.
 func TestUsernsFirstStage(t *testing.T) {
 	u := fixture.RootlessUser(t)
 	store := pulled(t, u)
-	for _, stage := range []string{"sh", "tug"} {
+	for _, stage := range []string{"ambient", "exec"} {
 		v := u
-		if stage == "tug" {
-			v.Env = append(append([]string{}, u.Env...), "TUG_USERNS_STAGE1=tug")
+		if stage == "exec" {
+			v.Env = append(append([]string{}, u.Env...), "TUG_USERNS_STAGE1=exec")
 		}
 		got := mustTug(t, v, store, "run", "--rm", "--network", "none", busybox, "sh", "-c", "id -u; cat /proc/self/uid_map; ls /proc/self/fd").Stdout
 		want := fmt.Sprintf("0 0 %d 1 1 300000 65536 0 1 2 3", u.UID)
@@ -30,7 +36,54 @@ func TestUsernsFirstStage(t *testing.T) {
 		if res := tug(t, v, store, "run", "--rm", "--network", "none", busybox, "sh", "-c", "exit 7"); res.Code != 7 {
 			t.Errorf("first stage %s: exit %d, want 7\n%s", stage, res.Code, res.Stderr)
 		}
+		caps := childCapabilities(t, v, store)
+		if caps["CapEff"] != caps["CapBnd"] || caps["CapPrm"] != caps["CapBnd"] || caps["CapInh"] != 0 || caps["CapAmb"] != 0 || caps["CapBnd"] == 0 {
+			t.Errorf("first stage %s: tug's child in its user namespace has %x", stage, caps)
+		}
 	}
+}
+
+// childCapabilities runs a container and reads, from the host, the
+// capability sets of the tug in the user namespace that started it.
+func childCapabilities(t *testing.T, u fixture.User, store []string) map[string]uint64 {
+	t.Helper()
+	cmd := u.Command(t.Context(), tugBin, append(store, "run", "--rm", "--network", "none", busybox, "sleep", "4132")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// sleep as PID 1 ignores SIGTERM; tug's child dies with it.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	// tug's child is the caller's only child; the container runs once
+	// its sleep does.
+	child, running := 0, false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !running; time.Sleep(50 * time.Millisecond) {
+		procs, _ := os.ReadDir("/proc")
+		for _, p := range procs {
+			stat, _ := os.ReadFile("/proc/" + p.Name() + "/stat")
+			cmdline, _ := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+			if f := strings.Fields(string(stat[min(len(stat), strings.LastIndex(string(stat), ")")+1):])); len(f) > 1 && f[1] == strconv.Itoa(cmd.Process.Pid) {
+				child, _ = strconv.Atoi(p.Name())
+			}
+			running = running || string(cmdline) == "sleep\x004132\x00"
+		}
+	}
+	if child == 0 || !running {
+		t.Fatalf("no container running sleep 4132 under tug's child (child pid %d)", child)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", child))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := map[string]uint64{}
+	for _, line := range strings.Split(string(status), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.HasPrefix(k, "Cap") {
+			caps[k], _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return caps
 }
 
 // Under no_new_privs (a CI container's no-new-privileges, systemd's

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"go.podman.io/storage/pkg/idtools"
 	"golang.org/x/sys/unix"
@@ -39,17 +40,10 @@ const (
 // are written (ExtraFiles[0] becomes fd 3).
 const syncFD = 3
 
-// The user namespace child's first stage, where /bin/sh is there: it
-// waits for the maps with no capabilities (it was exec'd before they
-// existed), then execs tug, handed to it as exeFD, as uid 0 with a full
-// set. A tug binary in that place costs about 10 ms more per rootless
-// command; without a shell, tug itself waits (stage 1).
-const (
-	shell      = "/bin/sh"
-	exeFD      = 4
-	envExeFD   = "_TUG_EXE_FD"
-	waitScript = `read -r _ <&3 || exit 125; exec 3<&-; exec /proc/self/fd/4 "$@"`
-)
+// envAmbient is set in the environment of a child cloned with an ambient
+// capability set (see Run); TUG_USERNS_STAGE1=exec clones it without, as
+// tug falls back to where the kernel refuses one, so tests can cover that way.
+const envAmbient = "_TUG_USERNS_AMBIENT"
 
 // NameProcess names this process "tug" where the kernel named it after
 // the path it was exec'd by: "exe" for /proc/self/exe, "4" for
@@ -63,20 +57,6 @@ func NameProcess() {
 	if c == "exe" || c != "" && strings.Trim(c, "0123456789") == "" {
 		_ = os.WriteFile("/proc/self/comm", []byte("tug"), 0)
 	}
-}
-
-// waitingShell returns tug's own binary opened to be exec'd by waitScript,
-// or nil where /bin/sh cannot run it (or TUG_USERNS_STAGE1=tug, which
-// tests use to keep the other way working).
-func waitingShell() *os.File {
-	if os.Getenv("TUG_USERNS_STAGE1") == "tug" || unix.Access(shell, unix.X_OK) != nil {
-		return nil
-	}
-	fd, err := unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil
-	}
-	return os.NewFile(uintptr(fd), "tug")
 }
 
 // IDMap is one line of a uid_map or gid_map: Size ids starting at ContainerID
@@ -256,46 +236,54 @@ func (ns *UserNamespace) Run(ctx context.Context, args []string) (int, error) {
 	defer r.Close()
 	defer w.Close()
 
+	// The child is tug itself, cloned with every capability in its
+	// ambient set: those survive its exec while its ids are still
+	// unmapped, so it need not exec again once the maps exist, and its Go
+	// start overlaps newuidmap and newgidmap. Where the kernel refuses
+	// the ambient set, the child waits with none and execs itself again
+	// after the maps (stage 1), gaining its capabilities as uid 0.
+	ambient := os.Getenv("TUG_USERNS_STAGE1") != "exec"
+	code, err := ns.runStaged(args, r, w, ambient)
+	var se *startError
+	if ambient && errors.As(err, &se) && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL)) {
+		code, err = ns.runStaged(args, r, w, false)
+	}
+	return code, err
+}
+
+// runStaged is Run's child, cloned with the ambient capability set or not.
+func (ns *UserNamespace) runStaged(args []string, r, w *os.File, ambient bool) (int, error) {
 	cmd := exec.Command("/proc/self/exe", args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{r}
-	stage := "1"
-	if exe := waitingShell(); exe != nil {
-		// The child waits for the maps in the host's /bin/sh, not in a
-		// second start of tug (about 10 ms each), then execs tug once,
-		// gaining its capabilities in the namespace.
-		defer exe.Close()
-		cmd.Path = shell
-		cmd.Args = append([]string{"sh", "-c", waitScript, args[0]}, args[1:]...)
-		cmd.ExtraFiles = append(cmd.ExtraFiles, exe)
-		stage = "2"
-	}
 	cmd.Env = append(os.Environ(),
-		envStage+"="+stage,
+		envStage+"=1",
 		envParent+"="+strconv.Itoa(os.Getpid()),
 		envConfigured+"=done",
 		envRootlessUID+"="+strconv.Itoa(ns.UID),
 		envRootlessGID+"="+strconv.Itoa(ns.GID),
 	)
 	cmd.Env = append(cmd.Env, ns.Choice.environ()...)
-	if stage == "2" {
-		cmd.Env = append(cmd.Env, envExeFD+"="+strconv.Itoa(exeFD))
-	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
 		// The child dies with us.
 		Pdeathsig: syscall.SIGKILL,
 	}
+	if ambient {
+		cmd.Env = append(cmd.Env, envAmbient+"=1")
+		for c := 0; c <= lastCapability(); c++ {
+			cmd.SysProcAttr.AmbientCaps = append(cmd.SysProcAttr.AmbientCaps, uintptr(c))
+		}
+	}
 	return runChild(cmd, func(pid int) error {
-		r.Close()
 		if err := ns.writeMaps(pid); err != nil {
 			return err
 		}
 		if _, err := w.Write([]byte("1\n")); err != nil {
 			return fmt.Errorf("releasing user namespace child: %w", err)
 		}
-		return w.Close()
+		return nil
 	})
 }
 
@@ -330,6 +318,12 @@ func (ns *UserNamespace) runDirect(args []string) (int, error) {
 	return runChild(cmd, func(int) error { return nil })
 }
 
+// startError is runChild's failure to start the child at all.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
 // runChild starts cmd, lets started prepare it, forwards signals to it and
 // returns its exit status (128+N when killed by signal N).
 func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
@@ -350,13 +344,13 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 	stdruntime.LockOSThread()
 	defer stdruntime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
-		// The clone failed, not the program it would run (tug, or the
-		// shell that waits): "fork/exec PATH" would point at the wrong one.
+		// The clone failed, or setting the child up before its exec:
+		// "fork/exec /proc/self/exe" would point at the wrong thing.
 		var pe *os.PathError
 		if errors.As(err, &pe) && pe.Op == "fork/exec" {
 			err = pe.Err
 		}
-		return 0, fmt.Errorf("creating a namespace for tug: %w%s", err, userNamespaceHint(cmd.SysProcAttr.Cloneflags, err))
+		return 0, &startError{fmt.Errorf("creating a namespace for tug: %w%s", err, userNamespaceHint(cmd.SysProcAttr.Cloneflags, err))}
 	}
 	statusW.Close()
 	if err := started(cmd.Process.Pid); err != nil {
@@ -438,15 +432,16 @@ func runIDMapHelper(helper, subidFile string, pid int, maps []IDMap) error {
 }
 
 // EnterUserNamespaceRole runs the child's side of Run before the CLI parses.
-// In stage 1 (just cloned, ids not yet mapped, no capabilities) it waits for
-// the parent, then execs itself again so that it starts over as uid 0 with a
-// full capability set in the namespace. In stage 2 it makes every mount a
+// In stage 1 (just cloned, ids not yet mapped) it waits for the parent;
+// then, with the capabilities its ambient set carried, it goes on as stage
+// 2, and without, it execs itself again so that it starts over as uid 0
+// with a full capability set in the namespace. In stage 2 it makes every mount a
 // slave of the host's, so nothing tug mounts propagates out, and returns.
 // Outside tug's re-exec it does nothing. exit is true when this process must
 // exit with code; err, if any, says why.
 func EnterUserNamespaceRole() (exit bool, code int, err error) {
-	switch os.Getenv(envStage) {
-	case "1":
+	stage := os.Getenv(envStage)
+	if stage == "1" {
 		sync := os.NewFile(syncFD, "userns-sync")
 		buf := make([]byte, 1)
 		n, _ := sync.Read(buf)
@@ -455,21 +450,27 @@ func EnterUserNamespaceRole() (exit bool, code int, err error) {
 			// The parent could not write the maps; it reports why.
 			return true, 125, nil
 		}
-		os.Setenv(envStage, "2")
-		err := unix.Exec("/proc/self/exe", os.Args, os.Environ())
-		return true, 125, fmt.Errorf("re-executing tug inside its user namespace: %w", err)
-	case "2":
+		if os.Getenv(envAmbient) == "" {
+			os.Setenv(envStage, "2")
+			err := unix.Exec("/proc/self/exe", os.Args, os.Environ())
+			return true, 125, fmt.Errorf("re-executing tug inside its user namespace: %w", err)
+		}
+		// Now uid 0, with the capabilities the ambient set carried
+		// through the exec: they stay permitted and effective, and leave
+		// the ambient and inheritable sets, as after an exec as root.
+		os.Unsetenv(envAmbient)
+		if err := emptyInheritedCapabilities(); err != nil {
+			return true, 125, err
+		}
+		stage = "2"
+	}
+	if stage == "2" {
 		os.Unsetenv(envStage)
 		if fd, err := strconv.Atoi(os.Getenv(envStatusFD)); err == nil && fd > 2 {
 			os.Unsetenv(envStatusFD)
 			// Not for anything this tug starts.
 			unix.CloseOnExec(fd)
 			statusFile = os.NewFile(uintptr(fd), "exit-status")
-		}
-		if os.Getenv(envExeFD) != "" {
-			// The binary waitScript was handed, to exec it.
-			os.Unsetenv(envExeFD)
-			unix.Close(exeFD)
 		}
 		// Gaining capabilities on exec cleared the parent-death signal:
 		// set it again, then make sure the parent did not die meanwhile.
@@ -489,4 +490,35 @@ func EnterUserNamespaceRole() (exit bool, code int, err error) {
 		}
 	}
 	return false, 0, nil
+}
+
+// emptyInheritedCapabilities clears the ambient and inheritable sets of
+// every thread of this process, keeping the permitted and effective ones.
+// A build with cgo cannot change other threads (ENOTSUP): it clears the
+// calling thread's, and leaves the others theirs, which give nothing to a
+// child execed as uid 0; the container's init sets its own.
+func emptyInheritedCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("reading tug's capabilities in its user namespace: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	calls := []struct {
+		what         string
+		trap, a1, a2 uintptr
+	}{
+		{"clearing tug's ambient capabilities", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL},
+		{"clearing tug's inheritable capabilities", unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0]))},
+	}
+	for _, c := range calls {
+		_, _, e := syscall.AllThreadsSyscall(c.trap, c.a1, c.a2, 0)
+		if e == syscall.ENOTSUP {
+			_, _, e = unix.RawSyscall(c.trap, c.a1, c.a2, 0)
+		}
+		if e != 0 {
+			return fmt.Errorf("%s: %w", c.what, e)
+		}
+	}
+	return nil
 }
