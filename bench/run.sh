@@ -16,6 +16,11 @@
 # default they are next to the stores, on the disk. TUG_BENCH_OLD=FILE
 # times another tug binary (an older build) in the same rounds, with a
 # store of its own: a change measured against the same drift.
+# TUG_BENCH_BIN=DIR runs DIR/tug (and DIR/tug-fixture) where they are,
+# as an installed tug runs, and TUG_BENCH_OLD runs in place too; without
+# it, tug is built into the temporary directory. On tmpfs (TMPDIR=/dev/shm)
+# a binary costs tug about 2 ms a run here against one on the disk: faults
+# map a tmpfs file's larger folios, and exit unmaps them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=0
@@ -30,13 +35,14 @@ runroot=$tmp
 if [ "${RUNROOT:-}" = tmpfs ]; then
   runroot=$(mktemp -d -p /dev/shm)
 fi
+bin=$tmp
 if [ -n "${TUG_BENCH_BIN:-}" ]; then
-  cp "$TUG_BENCH_BIN/tug" "$TUG_BENCH_BIN/tug-fixture" "$tmp/"
+  bin=$(cd "$TUG_BENCH_BIN" && pwd)
 else
   go build -o "$tmp/tug" .
   go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
 fi
-"$tmp/tug-fixture" registry "$tmp/registry" >"$tmp/addr" &
+"$bin/tug-fixture" registry "$tmp/registry" >"$tmp/addr" &
 registry=$!
 cleanup() {
   kill $registry 2>/dev/null || true
@@ -47,16 +53,15 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 100); do [ -s "$tmp/addr" ] && break; sleep 0.1; done
 ref="$(cat "$tmp/addr")/bench/busybox:latest"
-"$tmp/tug-fixture" push-busybox "$ref" >/dev/null
-"$tmp/tug-fixture" unpack-busybox "$tmp/rootfs"
+"$bin/tug-fixture" push-busybox "$ref" >/dev/null
+"$bin/tug-fixture" unpack-busybox "$tmp/rootfs"
 
-tug=("$tmp/tug" --root "$tmp/tug-store/root" --runroot "$runroot/tug-run")
+tug=("$bin/tug" --root "$tmp/tug-store/root" --runroot "$runroot/tug-run")
 podman=(podman --root "$tmp/podman" --runroot "$runroot/podman-run" --storage-driver overlay --runtime runc)
 "${tug[@]}" pull -q "$ref" >/dev/null
 old=()
 if [ -n "${TUG_BENCH_OLD:-}" ]; then
-  cp "$TUG_BENCH_OLD" "$tmp/tug-old"
-  old=("$tmp/tug-old" --root "$tmp/tug-store/old-root" --runroot "$runroot/tug-old-run")
+  old=("$(realpath "$TUG_BENCH_OLD")" --root "$tmp/tug-store/old-root" --runroot "$runroot/tug-old-run")
   "${old[@]}" pull -q "$ref" >/dev/null
 fi
 "${podman[@]}" pull -q --tls-verify=false "$ref" >/dev/null
@@ -72,14 +77,18 @@ time_one() {
 }
 
 # settle waits (at most 5 s) until no process that a run left behind is
-# still working: Podman's exits before its conmon and cleanup process
-# (podman container cleanup) do, and those would otherwise be timed as
-# part of whichever run comes next.
+# still working, then 20 ms more: Podman's exits before its conmon and
+# cleanup process (podman container cleanup) do, and a tug before its
+# namespace child has torn down (the kernel then frees the namespaces in
+# the background); either would otherwise be timed as part of whichever
+# run comes next, and so favour the tool that follows bwrap.
+busy="conmon|podman|$(basename "${tug[0]}")${old:+|$(basename "${old[0]}")}|tug"
 settle() {
   for _ in $(seq 100); do
-    pgrep -u "$(id -u)" -x 'conmon|podman' >/dev/null || return 0
+    pgrep -u "$(id -u)" -x "$busy" >/dev/null || break
     sleep 0.05
   done
+  sleep 0.02
 }
 
 declare -A t=()
