@@ -1089,19 +1089,21 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	}
 	created := mountPoints(w.Path, append(append([]string{}, runtimeMountPoints...), rm.targets...))
 	spec := &rt.Spec{
-		Rootfs:         w.Path,
-		Args:           args,
-		Env:            append(withDefault(env, "HOME", user.Home), rm.env...),
-		Cwd:            st.cfg.Config.WorkingDir,
-		UID:            user.UID,
-		GID:            user.GID,
-		AdditionalGIDs: user.AdditionalGIDs,
-		Hostname:       "buildkitsandbox",
-		MaskedPaths:    rt.DefaultMaskedPaths,
-		ReadonlyPaths:  rt.DefaultReadonlyPaths,
-		HostNetwork:    network == "host",
-		Isolation:      b.o.Isolation,
-		Debugf:         b.o.Debugf,
+		Config: rt.Config{
+			Rootfs:         w.Path,
+			Args:           args,
+			Env:            append(withDefault(env, "HOME", user.Home), rm.env...),
+			Cwd:            st.cfg.Config.WorkingDir,
+			UID:            user.UID,
+			GID:            user.GID,
+			AdditionalGIDs: user.AdditionalGIDs,
+			Hostname:       "buildkitsandbox",
+			MaskedPaths:    rt.DefaultMaskedPaths,
+			ReadonlyPaths:  rt.DefaultReadonlyPaths,
+			HostNetwork:    network == "host",
+			Isolation:      b.o.Isolation,
+		},
+		Debugf: b.o.Debugf,
 	}
 	if b.o.Isolation == rt.IsolationChroot && !spec.HostNetwork {
 		return false, fmt.Errorf("RUN --network=%s needs a network namespace, which chroot isolation does not make: leave it out (the host's network) or build with another --isolation", network)

@@ -242,11 +242,13 @@ func (c *RunCmd) stdio() rt.Stdio {
 // rt.Prestart); spec fills in the rest, the same for these fields.
 func (c *RunCmd) earlySpec(id string, env *Env) *rt.Spec {
 	return &rt.Spec{
-		Init:        c.Init,
-		Tty:         c.TTY,
-		HostNetwork: c.networkMode() == "host",
-		Isolation:   env.ChosenIsolation(),
-		Resources:   c.resources(id),
+		Config: rt.Config{
+			Init:        c.Init,
+			Tty:         c.TTY,
+			HostNetwork: c.networkMode() == "host",
+			Isolation:   env.ChosenIsolation(),
+		},
+		Resources: c.resources(id),
 	}
 }
 
@@ -315,21 +317,23 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 		return nil, fmt.Errorf("the working directory %q is invalid: it needs to be an absolute path", cwd)
 	}
 	spec := &rt.Spec{
-		Rootfs:         rootfs,
-		Args:           args,
-		Env:            envv,
-		Cwd:            cwd,
-		UID:            user.UID,
-		GID:            user.GID,
-		AdditionalGIDs: user.AdditionalGIDs,
-		Hostname:       hostname,
-		ReadOnlyRootfs: c.ReadOnly,
-		MaskedPaths:    rt.DefaultMaskedPaths,
-		ReadonlyPaths:  rt.DefaultReadonlyPaths,
-		Init:           c.Init,
-		Privileged:     c.Privileged,
-		Tty:            c.TTY,
-		Resources:      c.resources(ctr.ID),
+		Config: rt.Config{
+			Rootfs:         rootfs,
+			Args:           args,
+			Env:            envv,
+			Cwd:            cwd,
+			UID:            user.UID,
+			GID:            user.GID,
+			AdditionalGIDs: user.AdditionalGIDs,
+			Hostname:       hostname,
+			ReadOnlyRootfs: c.ReadOnly,
+			MaskedPaths:    rt.DefaultMaskedPaths,
+			ReadonlyPaths:  rt.DefaultReadonlyPaths,
+			Init:           c.Init,
+			Privileged:     c.Privileged,
+			Tty:            c.TTY,
+		},
+		Resources: c.resources(ctr.ID),
 	}
 	if spec.Capabilities, err = rt.ResolveCapabilities(c.CapAdd, c.CapDrop, c.Privileged); err != nil {
 		return nil, err

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tugcli/tug/runtime/initproc"
 )
 
 // chrootInto makes root the calling process's root directory (chroot
@@ -69,7 +71,7 @@ func prepareChroot(spec *Spec) (undo func(), err error) {
 		undos = append(undos, u)
 	}
 	made, skipped := []string{}, ""
-	for _, d := range hostDevices {
+	for _, d := range initproc.HostDevices {
 		u, err := mknodInRoot(spec.Rootfs, "/dev/"+d)
 		if err != nil {
 			skipped = fmt.Sprintf("%v", err)
@@ -93,7 +95,7 @@ func prepareChroot(spec *Spec) (undo func(), err error) {
 // copyIntoRoot copies the file src to dest inside root, keeping what was
 // at dest aside; undo puts it back.
 func copyIntoRoot(root, src, dest string, perm os.FileMode) (func() error, error) {
-	target, err := inRoot(root, dest)
+	target, err := initproc.InRoot(root, dest)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +161,7 @@ func mknodInRoot(root, p string) (func() error, error) {
 	if err := unix.Stat(p, &st); err != nil {
 		return nil, &os.PathError{Op: "stat", Path: p, Err: err}
 	}
-	target, err := inRoot(root, p)
+	target, err := initproc.InRoot(root, p)
 	if err != nil {
 		return nil, err
 	}

@@ -15,14 +15,21 @@ import (
 
 	"go.podman.io/storage/pkg/reexec"
 	"golang.org/x/sys/unix"
+
+	"github.com/tugcli/tug/runtime/initproc"
 )
 
-// initRole is argv[0] of a container's init: tug re-executed from a sealed
-// copy of itself, dispatched by reexec.Init before the CLI parses.
-const initRole = "tug-init"
+// initRole is argv[0] of a container's init that needs this package: tug
+// as PID 1 (re-executed from a sealed copy of itself), or chroot
+// isolation; dispatched by reexec.Init before the CLI parses. Any other
+// init starts as initproc.LeanRole, which initproc dispatches before most
+// of tug's packages are initialized.
+const initRole = initproc.Role
 
 func init() {
-	reexec.Register(initRole, containerInit)
+	reexec.Register(initRole, func() {
+		initproc.Main(initproc.Hooks{Chroot: chrootInto, RunAsInit: runAsInit})
+	})
 }
 
 // Stdio is what the container's standard streams are connected to; a nil
@@ -41,15 +48,8 @@ type ExecError struct {
 
 func (e *ExecError) Error() string { return e.Msg }
 
-// initReport is what the init writes on its error pipe when setup or exec
-// fails; nothing is written when exec succeeds.
-type initReport struct {
-	Msg  string `json:"msg,omitempty"`
-	Code int    `json:"code,omitempty"`
-	// Note is not a failure: something the init did another way, for
-	// --debug (several may come before the pipe closes).
-	Note string `json:"note,omitempty"`
-}
+// initReport is what the init writes on its error pipe.
+type initReport struct{ initproc.Report }
 
 // Run starts the container described by spec and waits for it. It returns
 // the container's exit status (128+N when killed by signal N). Signals sent
@@ -142,9 +142,13 @@ func Prestart(early *Spec, stdio Stdio) (_ *Prestarted, err error) {
 	p.errR = errR
 	p.closers = append(p.closers, func() { errR.Close(); errW.Close() })
 
+	role := initproc.LeanRole
+	if spec.Init || spec.Isolation == IsolationChroot {
+		role = initRole
+	}
 	cmd := &exec.Cmd{
 		Path: self,
-		Args: []string{initRole},
+		Args: []string{role},
 		// The init's threads count against --pids-limit (as PID 1, with
 		// -d or --init, for the container's life): one P keeps them few
 		// (see initTasks). Set here, it costs no stop of the world as
@@ -313,10 +317,10 @@ func (p *Prestarted) Mounted(rootfs string, privileged bool) error {
 	if err := p.waitStarted(); err != nil {
 		return err
 	}
-	partial := &Spec{
+	partial := &Spec{Config: initproc.Config{
 		Partial: true, Rootfs: rootfs, Privileged: privileged,
 		HostNetwork: p.early.HostNetwork, Isolation: p.early.Isolation, UnshareMountNamespace: p.early.UnshareMountNamespace,
-	}
+	}}
 	if err := json.NewEncoder(p.specW).Encode(partial); err != nil {
 		return p.initFailed(fmt.Errorf("sending the container's root file system: %w", err))
 	}
@@ -396,6 +400,9 @@ func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
 		_ = cmd.Process.Kill()
 	}()
 
+	// tug as PID 1 under a pids limit starts the threads it may need
+	// before the command can use up the limit (see initSpares).
+	spec.SpareThreads = spec.Init && spec.Resources != nil && spec.Resources.PidsLimit > 0
 	enc := json.NewEncoder(p.specW)
 	if err := enc.Encode(spec); err != nil {
 		return 0, p.initFailed(fmt.Errorf("sending the container spec: %w", err))
@@ -445,7 +452,7 @@ func readInitReports(raw []byte, debugf func(string, ...any)) (report initReport
 		if err := dec.Decode(&r); err == io.EOF {
 			return report, failed
 		} else if err != nil {
-			return initReport{Msg: fmt.Sprintf("container init failed: %s", raw)}, true
+			return initReport{initproc.Report{Msg: fmt.Sprintf("container init failed: %s", raw)}}, true
 		}
 		if r.Note != "" {
 			debugf("%s", r.Note)

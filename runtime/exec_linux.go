@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tugcli/tug/runtime/initproc"
 )
 
 // initExecFD is the init's listening socket for exec requests.
@@ -119,7 +121,7 @@ func readExecRequest(c *net.UnixConn) (*execRequest, error) {
 }
 
 // startExec starts an exec request's command, on the init's thread.
-func startExec(spec *Spec, r *execRequest) (int, error) {
+func startExec(spec *initproc.Config, r *execRequest) (int, error) {
 	uid, gid, groups := spec.UID, spec.GID, spec.AdditionalGIDs
 	if r.User != "" {
 		u, err := ResolveUser("/", r.User)
@@ -129,7 +131,7 @@ func startExec(spec *Spec, r *execRequest) (int, error) {
 		uid, gid, groups = u.UID, u.GID, u.AdditionalGIDs
 	}
 	env := append(append([]string{}, spec.Env...), r.Env...)
-	path, err := lookPath(r.Args[0], env)
+	path, err := initproc.LookPath(r.Args[0], env)
 	if r.Self {
 		path, err = "/proc/self/exe", nil
 	}
@@ -151,7 +153,7 @@ func startExec(spec *Spec, r *execRequest) (int, error) {
 		Sys:   &syscall.SysProcAttr{Credential: credential(uid, gid, groups), Setsid: true},
 	}
 	if r.Tty {
-		master, slave, err := newPty(uid)
+		master, slave, err := initproc.NewPty(uid)
 		if err != nil {
 			return 0, err
 		}

@@ -8,25 +8,18 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tugcli/tug/runtime/initproc"
 )
 
 // Isolation is how tug confines the processes of a container or of a
-// build's RUN step (--isolation, as Buildah's).
-type Isolation string
+// build's RUN step (see initproc.Isolation).
+type Isolation = initproc.Isolation
 
 const (
-	// IsolationAuto is the strongest of the others that works here.
-	IsolationAuto Isolation = "auto"
-	// IsolationRootless is tug's usual confinement: PID, mount, UTS, IPC,
-	// cgroup and network namespaces and pivot_root, inside a user
-	// namespace unless tug runs as root that may make namespaces.
-	IsolationRootless Isolation = "rootless"
-	// IsolationChroot is for root that can make no namespace, as a CI job
-	// in a container started with Docker's defaults: chroot(2) into the
-	// root filesystem, with the host's network, PID, IPC and cgroup
-	// namespaces, and mount and UTS namespaces of its own only where they
-	// can be made (Buildah's chroot isolation, one step weaker).
-	IsolationChroot Isolation = "chroot"
+	IsolationAuto     = initproc.IsolationAuto
+	IsolationRootless = initproc.IsolationRootless
+	IsolationChroot   = initproc.IsolationChroot
 )
 
 // ParseIsolation reads --isolation: auto (or empty, or Docker's

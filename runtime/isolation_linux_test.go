@@ -136,10 +136,10 @@ func TestPrepareChrootUndoes(t *testing.T) {
 	unix.Stat(etc, &etcBefore)
 	src := filepath.Join(t.TempDir(), "hosts")
 	os.WriteFile(src, []byte("tug's\n"), 0o644)
-	spec := &Spec{Rootfs: root, Mounts: []Mount{
+	spec := &Spec{Config: Config{Rootfs: root, Mounts: []Mount{
 		{Type: "bind", Source: src, Destination: "/etc/hosts", ReadOnly: true},
 		{Type: "bind", Source: src, Destination: "/run/secrets/s", ReadOnly: true},
-	}}
+	}}}
 	undo, err := prepareChroot(spec)
 	if err != nil {
 		t.Fatal(err)

@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	stdruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/tugcli/tug/runtime/initproc"
 )
 
 // This file turns a Docker seccomp profile into a classic BPF program in
@@ -55,7 +55,7 @@ const (
 	seccompDataArgs = 16
 
 	// bpfMaxInsns is the kernel's limit on a filter's length (BPF_MAXINSNS).
-	bpfMaxInsns = 4096
+	bpfMaxInsns = initproc.BPFMaxInsns
 	// x32SyscallBit marks x32 ABI syscalls on x86_64 (__X32_SYSCALL_BIT).
 	x32SyscallBit = 0x40000000
 )
@@ -408,33 +408,8 @@ func CompileSeccomp(p *seccomp.Seccomp, caps []string, arch string) ([]unix.Sock
 	return filter, nil
 }
 
-// LoadSeccomp installs filter on the calling thread only (no TSYNC): the
-// caller has locked the goroutine to its OS thread and execs from it, so
-// that the filter passes to the container's process.
-//
-// It does not set no_new_privs: Docker does not by default, so that setuid
-// and file-capability binaries keep working in the container. Without
-// no_new_privs the kernel requires CAP_SYS_ADMIN (in the thread's user
-// namespace) to load a filter, so either the caller sets PR_SET_NO_NEW_PRIVS
-// first (--security-opt no-new-privileges), or it loads the filter before
-// ApplyCapabilities drops CAP_SYS_ADMIN, as runc does.
-func LoadSeccomp(filter []unix.SockFilter) error {
-	if len(filter) == 0 || len(filter) > bpfMaxInsns {
-		return fmt.Errorf("loading seccomp filter: it has %d instructions (1 to %d are allowed)", len(filter), bpfMaxInsns)
-	}
-	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	_, _, errno := unix.Syscall(unix.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&prog)))
-	stdruntime.KeepAlive(filter)
-	switch {
-	case errno == 0:
-		return nil
-	case errno == unix.EACCES:
-		return fmt.Errorf("loading seccomp filter: %w (set no_new_privs first, or load it while the thread still has CAP_SYS_ADMIN)", errno)
-	case errno == unix.EINVAL:
-		return fmt.Errorf("loading seccomp filter: %w (the kernel rejected the program, or has no CONFIG_SECCOMP_FILTER)", errno)
-	}
-	return fmt.Errorf("loading seccomp filter: %w", errno)
-}
+// LoadSeccomp installs filter on the calling thread (see initproc.LoadSeccomp).
+func LoadSeccomp(filter []unix.SockFilter) error { return initproc.LoadSeccomp(filter) }
 
 // bpfNext as a jump target means the next instruction (offset 0).
 const bpfNext = -1

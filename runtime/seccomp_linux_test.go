@@ -16,6 +16,8 @@ import (
 	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/tugcli/tug/runtime/initproc"
 )
 
 // bpfCheck asserts what the kernel's checker would: every jump lands
@@ -139,7 +141,7 @@ func compileDefault(t *testing.T, caps []string, arch string) []unix.SockFilter 
 }
 
 func TestSeccompDefaultProfileSize(t *testing.T) {
-	all := allCapabilities()
+	all := initproc.AllCapabilities()
 	for _, arch := range []string{"amd64", "arm64"} {
 		for name, caps := range map[string][]string{"default caps": DefaultCapabilities, "all caps": all} {
 			prog := compileDefault(t, caps, arch)
@@ -496,7 +498,7 @@ func TestSeccompKernelAcceptsPrograms(t *testing.T) {
 		t.Fatal(err)
 	}
 	programs := map[string][]unix.SockFilter{
-		"amd64 all caps": compileDefault(t, allCapabilities(), "amd64"),
+		"amd64 all caps": compileDefault(t, initproc.AllCapabilities(), "amd64"),
 		"arm64 default":  compileDefault(t, DefaultCapabilities, "arm64"),
 		"long jumps":     longProg,
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/tugcli/tug/runtime/initproc"
 )
 
 // User is a container user resolved through the image's /etc/passwd and
@@ -102,7 +104,7 @@ func lookupGroup(groups [][]string, s string) (uint32, bool) {
 // readColonFile reads a passwd-style file from the image; a missing file
 // is empty, as for Docker.
 func readColonFile(rootfs, p string) ([][]string, error) {
-	path, err := inRoot(rootfs, p)
+	path, err := initproc.InRoot(rootfs, p)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,8 @@ import (
 
 	"go.podman.io/storage/pkg/idtools"
 	"golang.org/x/sys/unix"
+
+	"github.com/tugcli/tug/runtime/initproc"
 )
 
 // The environment of the re-exec'd child. The three _CONTAINERS_ names are
@@ -272,7 +274,7 @@ func (ns *UserNamespace) runStaged(args []string, r, w *os.File, ambient bool) (
 	}
 	if ambient {
 		cmd.Env = append(cmd.Env, envAmbient+"=1")
-		for c := 0; c <= lastCapability(); c++ {
+		for c := 0; c <= initproc.LastCapability(); c++ {
 			cmd.SysProcAttr.AmbientCaps = append(cmd.SysProcAttr.AmbientCaps, uintptr(c))
 		}
 	}

@@ -1,4 +1,4 @@
-package runtime
+package initproc
 
 import (
 	"errors"
@@ -19,7 +19,7 @@ import (
 // /dev and /sys on it: what needs only spec's Rootfs, Isolation,
 // Privileged and HostNetwork (see Prestarted.Mounted). note reports what
 // had to be done another way.
-func mountBase(spec *Spec, note func(format string, args ...any)) error {
+func mountBase(spec *Config, note func(format string, args ...any)) error {
 	root := spec.Rootfs
 	chroot := spec.Isolation == IsolationChroot
 	// Nothing mounted here may propagate back to tug's namespace.
@@ -52,7 +52,7 @@ func mountBase(spec *Spec, note func(format string, args ...any)) error {
 
 // mountRest makes spec's mounts, moves into the root file system and
 // hides or protects what the container may not change.
-func mountRest(spec *Spec) error {
+func mountRest(spec *Config) error {
 	root := spec.Rootfs
 	chroot := spec.Isolation == IsolationChroot
 	for _, m := range spec.Mounts {
@@ -113,11 +113,11 @@ func mountProc(root string, note func(format string, args ...any)) error {
 	return mountErr("mounting /proc", target, err)
 }
 
-// hostDevices are bound from the host: device nodes cannot be made in a
+// HostDevices are bound from the host: device nodes cannot be made in a
 // user namespace.
-var hostDevices = []string{"null", "zero", "full", "random", "urandom", "tty"}
+var HostDevices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-func mountDev(root string, spec *Spec) error {
+func mountDev(root string, spec *Config) error {
 	dev, err := mkdirIn(root, "/dev")
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func mountDev(root string, spec *Spec) error {
 	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
 		return mountErr("mounting /dev", dev, err)
 	}
-	for _, d := range hostDevices {
+	for _, d := range HostDevices {
 		target := filepath.Join(dev, d)
 		f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o666)
 		if err != nil {
@@ -171,7 +171,7 @@ func mountDev(root string, spec *Spec) error {
 	return nil
 }
 
-func mountSys(root string, spec *Spec) error {
+func mountSys(root string, spec *Config) error {
 	target, err := mkdirIn(root, "/sys")
 	if err != nil {
 		return err
@@ -239,7 +239,7 @@ func mountOne(root string, m Mount) error {
 
 // mkdirIn creates p (a container path) inside root and returns its host path.
 func mkdirIn(root, p string) (string, error) {
-	target, err := inRoot(root, p)
+	target, err := InRoot(root, p)
 	if err != nil {
 		return "", err
 	}
@@ -251,7 +251,7 @@ func mkdirIn(root, p string) (string, error) {
 
 // touchIn creates the file p inside root (as a mount point) if missing.
 func touchIn(root, p string) (string, error) {
-	target, err := inRoot(root, p)
+	target, err := InRoot(root, p)
 	if err != nil {
 		return "", err
 	}

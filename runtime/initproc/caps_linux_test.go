@@ -1,4 +1,4 @@
-package runtime
+package initproc
 
 import (
 	"fmt"
@@ -42,7 +42,7 @@ func TestResolveCapabilities(t *testing.T) {
 		return s
 	}
 	defaults := sorted(DefaultCapabilities...)
-	all := sorted(allCapabilities()...)
+	all := sorted(AllCapabilities()...)
 	without := func(from []string, drop ...string) []string {
 		return slices.DeleteFunc(slices.Clone(from), func(c string) bool { return slices.Contains(drop, c) })
 	}
@@ -85,10 +85,10 @@ func TestResolveCapabilities(t *testing.T) {
 }
 
 func TestAllCapabilitiesFollowsKernel(t *testing.T) {
-	last := lastCapability()
+	last := LastCapability()
 	want := min(last, unix.CAP_CHECKPOINT_RESTORE) + 1
-	if got := len(allCapabilities()); got != want {
-		t.Errorf("allCapabilities has %d, want %d (cap_last_cap %d)", got, want, last)
+	if got := len(AllCapabilities()); got != want {
+		t.Errorf("AllCapabilities has %d, want %d (cap_last_cap %d)", got, want, last)
 	}
 }
 
@@ -172,7 +172,7 @@ func TestApplyCapabilities(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	want, err := capabilityMask(DefaultCapabilities, lastCapability())
+	want, err := capabilityMask(DefaultCapabilities, LastCapability())
 	if err != nil {
 		t.Fatal(err)
 	}
