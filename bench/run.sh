@@ -82,10 +82,17 @@ time_one() {
 # namespace child has torn down (the kernel then frees the namespaces in
 # the background); either would otherwise be timed as part of whichever
 # run comes next, and so favour the tool that follows bwrap.
-busy="conmon|podman|$(basename "${tug[0]}")${old:+|$(basename "${old[0]}")}|tug"
+busy=(conmon podman tug "$(basename "${tug[0]}")")
+[ ${#old[@]} -eq 0 ] || busy+=("$(basename "${old[0]}")")
 settle() {
+  local b found
   for _ in $(seq 100); do
-    pgrep -u "$(id -u)" -x "$busy" >/dev/null || break
+    found=
+    for b in "${busy[@]}"; do
+      # The kernel keeps 15 characters of a process's name.
+      pgrep -u "$(id -u)" -x "${b:0:15}" >/dev/null && found=1
+    done
+    [ -n "$found" ] || break
     sleep 0.05
   done
   sleep 0.02
