@@ -18,9 +18,9 @@
 # store of its own: a change measured against the same drift.
 # TUG_BENCH_BIN=DIR runs DIR/tug (and DIR/tug-fixture) where they are,
 # as an installed tug runs, and TUG_BENCH_OLD runs in place too; without
-# it, tug is built into the temporary directory. On tmpfs (TMPDIR=/dev/shm)
-# a binary costs tug about 2 ms a run here against one on the disk: faults
-# map a tmpfs file's larger folios, and exit unmaps them.
+# it, tug is built into the temporary directory. Run from tmpfs
+# (TMPDIR=/dev/shm), tug took 2–3.5 ms a run more here than from the
+# disk (sixth session; see the README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=0
