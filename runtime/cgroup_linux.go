@@ -623,14 +623,25 @@ func (cg *cgroup) removeBy(deadline time.Time) {
 		return
 	}
 	// The first dir holds the lock: remove it last.
+	var busy []string
 	for i := len(cg.dirs) - 1; i >= 0; i-- {
 		for {
 			err := cg.fs.kernel.rmdir(cg.dirs[i])
-			if err == nil || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			if err == nil || !errors.Is(err, unix.EBUSY) {
+				break
+			}
+			if time.Now().After(deadline) {
+				busy = append(busy, cg.dirs[i])
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+	// Past the deadline (which removeStale shares among all it removes),
+	// the tasks may have left while the other hierarchies were tried: one
+	// more try each, so that no hierarchy keeps the cgroup alone.
+	for _, d := range busy {
+		_ = cg.fs.kernel.rmdir(d)
 	}
 	if cg.lock != nil {
 		cg.lock.Close()

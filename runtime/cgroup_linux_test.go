@@ -24,6 +24,8 @@ import (
 type fakeKernel struct {
 	root     string
 	readOnly map[string]bool // paths relative to root
+	// beforeRmdir, if set, runs before each rmdir (tasks leaving meanwhile).
+	beforeRmdir func(p string)
 }
 
 func (k *fakeKernel) rel(p string) string { return strings.TrimPrefix(p, k.root) }
@@ -76,6 +78,9 @@ func (k *fakeKernel) mkdir(p string) error {
 }
 
 func (k *fakeKernel) rmdir(p string) error {
+	if k.beforeRmdir != nil {
+		k.beforeRmdir(p)
+	}
 	ents, err := os.ReadDir(p)
 	if err != nil {
 		return err
@@ -467,6 +472,43 @@ func TestCgroupStale(t *testing.T) {
 	}
 	first.remove()
 	second.remove()
+}
+
+// A stale cgroup whose tasks leave only after removal gave up waiting on
+// the first hierarchy it tried (the deadline is shared, so an earlier
+// stale cgroup may have used it up) is still removed from every
+// hierarchy, not left behind in that one.
+func TestCgroupStaleTasksLeaveLate(t *testing.T) {
+	t.Parallel()
+	h := newFakeCgroupHost(t, hybridMountinfo, hybridSelfCg, rootUIDMap)
+	files := map[string]map[string]string{
+		"memory": {"memory.limit_in_bytes": "", "memory.usage_in_bytes": ""},
+		"pids":   {"pids.max": "", "pids.current": ""},
+	}
+	for name, m := range files {
+		h.cgroup("sys/fs/cgroup/"+name, m)
+		h.cgroup("sys/fs/cgroup/"+name+"/user.slice", m)
+		h.cgroup("sys/fs/cgroup/"+name+"/tug/tug-dying", map[string]string{"cgroup.procs": "999\n"})
+	}
+	h.fs.exitWait = 0
+	memory := filepath.Join(h.root, "sys/fs/cgroup/memory/tug/tug-dying")
+	h.k.beforeRmdir = func(p string) {
+		if p == memory {
+			for _, name := range []string{"memory", "pids"} {
+				h.file("sys/fs/cgroup/"+name+"/tug/tug-dying/cgroup.procs", "")
+			}
+		}
+	}
+	cg, err := h.fs.create(&Resources{Name: "tug-next"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.remove()
+	for _, name := range []string{"memory", "pids"} {
+		if h.exists("sys/fs/cgroup/" + name + "/tug/tug-dying") {
+			t.Errorf("the stale cgroup is left in %s", name)
+		}
+	}
 }
 
 func TestCgroupV1(t *testing.T) {
