@@ -48,9 +48,6 @@ type ExecError struct {
 
 func (e *ExecError) Error() string { return e.Msg }
 
-// initReport is what the init writes on its error pipe.
-type initReport struct{ initproc.Report }
-
 // Run starts the container described by spec and waits for it. It returns
 // the container's exit status (128+N when killed by signal N). Signals sent
 // to this process are forwarded to the container's PID 1. The caller must
@@ -333,8 +330,8 @@ func (p *Prestarted) Mounted(rootfs string, privileged bool) error {
 func (p *Prestarted) initFailed(err error) error {
 	p.specW.Close()
 	raw, _ := io.ReadAll(p.errR)
-	if report, failed := readInitReports(raw, func(string, ...any) {}); failed {
-		return report.err()
+	if reported := readInitReports(raw, func(string, ...any) {}); reported != nil {
+		return reported
 	}
 	return err
 }
@@ -420,45 +417,42 @@ func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
 	// The error pipe closes on exec (close-on-exec) with nothing written,
 	// or carries why setup or exec failed.
 	raw, _ := io.ReadAll(p.errR)
-	report, failed := readInitReports(raw, spec.debugf)
-	if !failed {
+	reported := readInitReports(raw, spec.debugf)
+	if reported == nil {
 		p.cg.initRunning(cmd.Process.Pid)
 	}
 	waitErr := cmd.Wait()
 	if cons != nil {
 		cons.stop()
 	}
-	if failed {
-		return 0, report.err()
+	if reported != nil {
+		return 0, reported
 	}
 	return exitStatus(waitErr, "waiting for the container")
 }
 
-// err is the failure the init reported: an ExecError for Docker's 126
-// and 127.
-func (r initReport) err() error {
-	if r.Code == 126 || r.Code == 127 {
-		return &ExecError{Code: r.Code, Msg: r.Msg}
-	}
-	return errors.New(r.Msg)
-}
-
 // readInitReports reads what the init wrote on its error pipe: notes,
-// passed to debugf, then the failure, if any.
-func readInitReports(raw []byte, debugf func(string, ...any)) (report initReport, failed bool) {
+// passed to debugf, then the failure, if any, as an error (an ExecError
+// for Docker's 126 and 127); nil when it reported none.
+func readInitReports(raw []byte, debugf func(string, ...any)) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
+	var failure error
 	for {
-		var r initReport
+		var r initproc.Report
 		if err := dec.Decode(&r); err == io.EOF {
-			return report, failed
+			return failure
 		} else if err != nil {
-			return initReport{initproc.Report{Msg: fmt.Sprintf("container init failed: %s", raw)}}, true
+			return fmt.Errorf("container init failed: %s", raw)
 		}
 		if r.Note != "" {
 			debugf("%s", r.Note)
 			continue
 		}
-		report, failed = r, true
+		if r.Code == 126 || r.Code == 127 {
+			failure = &ExecError{Code: r.Code, Msg: r.Msg}
+		} else {
+			failure = errors.New(r.Msg)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,15 +104,16 @@ func TestReadInitReports(t *testing.T) {
 	t.Parallel()
 	var notes []string
 	debugf := func(f string, a ...any) { notes = append(notes, f+":"+a[0].(string)) }
-	r, failed := readInitReports([]byte(`{"note":"a"}{"note":"b"}{"msg":"boom","code":127}`), debugf)
-	if !failed || r.Msg != "boom" || r.Code != 127 || strings.Join(notes, ",") != "%s:a,%s:b" {
-		t.Fatalf("got %+v %v, notes %q", r, failed, notes)
+	err := readInitReports([]byte(`{"note":"a"}{"note":"b"}{"msg":"boom","code":127}`), debugf)
+	var xe *ExecError
+	if !errors.As(err, &xe) || xe.Msg != "boom" || xe.Code != 127 || strings.Join(notes, ",") != "%s:a,%s:b" {
+		t.Fatalf("got %v, notes %q", err, notes)
 	}
-	if _, failed := readInitReports([]byte(`{"note":"only"}`), debugf); failed {
-		t.Fatal("notes alone read as a failure")
+	if err := readInitReports([]byte(`{"note":"only"}`), debugf); err != nil {
+		t.Fatalf("notes alone read as a failure: %v", err)
 	}
-	if r, failed := readInitReports([]byte("not json"), debugf); !failed || !strings.Contains(r.Msg, "not json") {
-		t.Fatalf("garbage: %+v %v", r, failed)
+	if err := readInitReports([]byte("not json"), debugf); err == nil || !strings.Contains(err.Error(), "not json") {
+		t.Fatalf("garbage: %v", err)
 	}
 }
 

@@ -408,9 +408,6 @@ func CompileSeccomp(p *seccomp.Seccomp, caps []string, arch string) ([]unix.Sock
 	return filter, nil
 }
 
-// LoadSeccomp installs filter on the calling thread (see initproc.LoadSeccomp).
-func LoadSeccomp(filter []unix.SockFilter) error { return initproc.LoadSeccomp(filter) }
-
 // bpfNext as a jump target means the next instruction (offset 0).
 const bpfNext = -1
 

@@ -579,7 +579,7 @@ func TestSeccompHelperProcess(t *testing.T) {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		fail("no_new_privs: %v", err)
 	}
-	if err := LoadSeccomp(filter); err != nil {
+	if err := initproc.LoadSeccomp(filter); err != nil {
 		fail("%v", err)
 	}
 	if err := unix.Mount("none", dir, "tmpfs", 0, ""); !errors.Is(err, unix.EPERM) {
