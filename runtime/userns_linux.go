@@ -274,7 +274,9 @@ func (ns *UserNamespace) runStaged(args []string, r, w *os.File, ambient bool) (
 	}
 	if ambient {
 		cmd.Env = append(cmd.Env, envAmbient+"=1")
-		for c := 0; c <= initproc.LastCapability(); c++ {
+		// Read once: each reads /proc.
+		last := initproc.LastCapability()
+		for c := 0; c <= last; c++ {
 			cmd.SysProcAttr.AmbientCaps = append(cmd.SysProcAttr.AmbientCaps, uintptr(c))
 		}
 	}
@@ -362,7 +364,9 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
+	// Not waited for, as signal.Stop would (it hands each signal over to
+	// Go's signal thread): this tug exits once the child has.
+	defer func() { go signal.Stop(sigs) }()
 	go func() {
 		for s := range sigs {
 			_ = cmd.Process.Signal(s)
