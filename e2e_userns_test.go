@@ -43,6 +43,20 @@ func TestUsernsFirstStage(t *testing.T) {
 	}
 }
 
+// An unprivileged tug run starts its user-namespace child before it
+// parses its command line; a line that does not parse ends that child
+// unused: the error is said once (a child let go would parse the line
+// again and say it twice), and nothing runs.
+func TestUsernsEarlyChildEnded(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	res := tug(t, u, store, "run", "--rm", "--no-such-flag", busybox, "echo", "ran")
+	wantOneError(t, "run with an unknown flag", res, "unknown flag --no-such-flag")
+	if res.Stdout != "" {
+		t.Errorf("run with an unknown flag ran its command: %q", res.Stdout)
+	}
+}
+
 // childCapabilities runs a container and reads, from the host, the
 // capability sets of the tug in the user namespace that started it.
 func childCapabilities(t *testing.T, u fixture.User, store []string) map[string]uint64 {

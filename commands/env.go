@@ -31,6 +31,9 @@ type Env struct {
 	// handoff is the parsed command line for the tug re-executed in
 	// tug's namespaces, if it may skip parsing (see runHandoff).
 	handoff string
+	// early is the user-namespace child of an unprivileged `tug run`,
+	// started before the parse (see Main); nil where there is none.
+	early *rt.EarlyUserNamespace
 }
 
 // isolation settles, once per process, how this tug confines containers
@@ -142,7 +145,10 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 		if ns.Warning != "" {
 			fmt.Fprintf(e.Stderr, "WARNING: %s\n", ns.Warning)
 		}
-		code, err := ns.Run(ctx, e.Args)
+		code, ok, err := e.early.Use(ns, e.Args)
+		if !ok {
+			code, err = ns.Run(ctx, e.Args)
+		}
 		if err != nil {
 			return nil, &ExitError{Code: 125, Err: err}
 		}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/sirupsen/logrus"
+
+	rt "github.com/tugcli/tug/runtime"
 )
 
 // Globals are the flags every command takes.
@@ -106,12 +108,29 @@ func Main(args []string) int {
 		<-sigs
 		cancel()
 	}()
-	return run(ctx, args, os.Stdout, os.Stderr)
+	env := newEnv(args, os.Stdout, os.Stderr)
+	if commandWord(args) == "run" && !slices.Contains(args, "--help") {
+		// An unprivileged `tug run` enters tug's user namespace (see
+		// Env.openStore): its child starts now, and its start (about
+		// 3 ms) overlaps the parse. Where it is not used, it is ended
+		// and nothing else changes.
+		env.early = rt.StartEarlyUserNamespace(env.Args)
+		defer env.early.Discard()
+	}
+	return execute(ctx, env, args)
+}
+
+func newEnv(args []string, stdout, stderr io.Writer) *Env {
+	return &Env{Stdout: stdout, Stderr: stderr, Args: append([]string{os.Args[0]}, args...)}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return execute(ctx, newEnv(args, stdout, stderr), args)
+}
+
+func execute(ctx context.Context, env *Env, args []string) int {
 	var cli CLI
-	env := &Env{Stdout: stdout, Stderr: stderr, Args: append([]string{os.Args[0]}, args...)}
+	stdout, stderr := env.Stdout, env.Stderr
 	if h := takeHandoff(args); h != nil {
 		// tug's namespace child of `tug run`: its parent parsed the line.
 		cli.Globals = h.Globals
