@@ -138,15 +138,15 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 		return nil, &ExitError{Code: code}
 	}
 	if choice.UserNamespace() {
-		ns, err := choice.PlanUserNamespace()
-		if err != nil {
-			return nil, err
-		}
-		if ns.Warning != "" {
-			fmt.Fprintf(e.Stderr, "WARNING: %s\n", ns.Warning)
-		}
-		code, ok, err := e.early.Use(ns, e.Args)
+		code, ok, err := e.early.Use(choice, e.Args)
 		if !ok {
+			ns, err := choice.PlanUserNamespace()
+			if err != nil {
+				return nil, err
+			}
+			if ns.Warning != "" {
+				fmt.Fprintf(e.Stderr, "WARNING: %s\n", ns.Warning)
+			}
 			code, err = ns.Run(ctx, e.Args)
 		}
 		if err != nil {

@@ -320,7 +320,6 @@ func (ns *UserNamespace) runStaged(args []string, r, w *os.File, ambient bool, f
 // the id-map helpers overlap the parse. It waits, its maps written, until
 // Use lets it go or Discard ends it.
 type EarlyUserNamespace struct {
-	ns   *UserNamespace
 	args []string
 	// environ is this process's environment when the child was cloned
 	// with it.
@@ -355,7 +354,7 @@ func StartEarlyUserNamespace(args []string) *EarlyUserNamespace {
 	if err != nil {
 		return nil
 	}
-	e := &EarlyUserNamespace{ns: ns, args: slices.Clone(args), environ: os.Environ(), release: make(chan earlyRelease, 1), done: make(chan struct{})}
+	e := &EarlyUserNamespace{args: slices.Clone(args), environ: os.Environ(), release: make(chan earlyRelease, 1), done: make(chan struct{})}
 	forked := make(chan struct{})
 	go func() {
 		defer close(e.done)
@@ -379,21 +378,21 @@ func StartEarlyUserNamespace(args []string) *EarlyUserNamespace {
 	return e
 }
 
-// Use lets the early child run the command where ns.Run(ctx, args) would
-// start one like it, and returns what Run would. ok is false where it
-// does not (another plan, other arguments, or a child that could not be
-// cloned): the child is ended, and the caller calls ns.Run.
-func (e *EarlyUserNamespace) Use(ns *UserNamespace, args []string) (code int, ok bool, err error) {
+// Use lets the early child run the command where the choice c would have
+// Run start one like it (c.PlanUserNamespace, then Run with args), and
+// returns what Run would. ok is false where it does not (another entry,
+// other arguments, or a child that could not be cloned): the child is
+// ended, and the caller plans and runs its own.
+func (e *EarlyUserNamespace) Use(c Choice, args []string) (code int, ok bool, err error) {
 	if e == nil || e.settled {
 		return 0, false, nil
 	}
-	if ns.direct || !slices.Equal(ns.UIDMap, e.ns.UIDMap) || !slices.Equal(ns.GIDMap, e.ns.GIDMap) ||
-		ns.newuidmap != e.ns.newuidmap || ns.newgidmap != e.ns.newgidmap || !slices.Equal(args, e.args) {
+	if c.Entry != EntryUserNamespace || !slices.Equal(args, e.args) {
 		e.Discard()
 		return 0, false, nil
 	}
 	e.settled = true
-	now := append(os.Environ(), ns.Choice.environ()...)
+	now := append(os.Environ(), c.environ()...)
 	e.release <- earlyRelease{env: slices.DeleteFunc(now, func(kv string) bool { return slices.Contains(e.environ, kv) })}
 	<-e.done
 	var se *startError
