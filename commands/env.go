@@ -140,14 +140,7 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 	if choice.UserNamespace() {
 		code, ok, err := e.early.Use(choice, e.Args)
 		if !ok {
-			ns, err := choice.PlanUserNamespace()
-			if err != nil {
-				return nil, err
-			}
-			if ns.Warning != "" {
-				fmt.Fprintf(e.Stderr, "WARNING: %s\n", ns.Warning)
-			}
-			code, err = ns.Run(ctx, e.Args)
+			code, err = e.runUserNamespace(ctx, choice)
 		}
 		if err != nil {
 			return nil, &ExitError{Code: 125, Err: err}
@@ -168,6 +161,19 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 	logrus.Debugf("storage driver: %s; decided by %s", s.Driver(), s.Driver().Source)
 	e.store = s
 	return s, nil
+}
+
+// runUserNamespace re-executes this tug in the user namespace the choice
+// enters and returns its exit status.
+func (e *Env) runUserNamespace(ctx context.Context, choice rt.Choice) (int, error) {
+	ns, err := choice.PlanUserNamespace()
+	if err != nil {
+		return 0, err
+	}
+	if ns.Warning != "" {
+		fmt.Fprintf(e.Stderr, "WARNING: %s\n", ns.Warning)
+	}
+	return ns.Run(ctx, e.Args)
 }
 
 func (e *Env) close() {
