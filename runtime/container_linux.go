@@ -303,10 +303,12 @@ func (p *Prestarted) release() {
 	}
 	p.cg.remove()
 	if p.sigs != nil {
-		// Not waited for, as signal.Stop would: nothing reads p.sigs now.
+		// Not waited for, as signal.Stop would; closed once no signal
+		// can come, which ends Run's forwarding.
 		go func() {
 			<-p.sigsReady
 			signal.Stop(p.sigs)
+			close(p.sigs)
 		}()
 	}
 	for i := len(p.closers) - 1; i >= 0; i-- {
