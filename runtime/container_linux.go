@@ -89,6 +89,14 @@ type Prestarted struct {
 	sigsReady chan struct{}
 }
 
+// stopForwarding stops c's signals and closes it, which ends a loop that
+// forwards them. signal.Stop hands each signal back to Go's signal thread
+// and waits: callers on a run's path call this in a goroutine of its own.
+func stopForwarding(c chan os.Signal) {
+	signal.Stop(c)
+	close(c)
+}
+
 // forwardedSignals are those a container's tug passes on to it.
 var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
 
@@ -303,12 +311,10 @@ func (p *Prestarted) release() {
 	}
 	p.cg.remove()
 	if p.sigs != nil {
-		// Not waited for, as signal.Stop would; closed once no signal
-		// can come, which ends Run's forwarding.
+		// Not waited for: nothing needs it done.
 		go func() {
 			<-p.sigsReady
-			signal.Stop(p.sigs)
-			close(p.sigs)
+			stopForwarding(p.sigs)
 		}()
 	}
 	for i := len(p.closers) - 1; i >= 0; i-- {

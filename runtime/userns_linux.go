@@ -486,15 +486,8 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	// Not waited for, as signal.Stop would (it hands each signal over to
-	// Go's signal thread): this tug exits once the child has. Closed once
-	// no signal can come, which ends the forwarding.
-	defer func() {
-		go func() {
-			signal.Stop(sigs)
-			close(sigs)
-		}()
-	}()
+	// Not waited for: this tug exits once the child has.
+	defer func() { go stopForwarding(sigs) }()
 	go func() {
 		for s := range sigs {
 			_ = cmd.Process.Signal(s)
