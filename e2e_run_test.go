@@ -656,3 +656,36 @@ func TestCreateStartRestart(t *testing.T) {
 		t.Fatalf("exec after restart: %q", got)
 	}
 }
+
+// TestRunBadSpecLeavesNoContainer is the regression test for `run --rm`
+// whose spec fails after the layer is mounted (a user absent from the
+// image, a bind source that cannot be made): the prestarted init, told
+// the root file system, was ended only after the layer was unmounted, so
+// a late one made /proc and /dev in the bare mount point, and the
+// container stayed, one that even `rm -f` could not remove. Side by side
+// runs make the init late: before the fix about a third of them left one.
+func TestRunBadSpecLeavesNoContainer(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	var cmds [][]string
+	for i := range 24 {
+		if i%2 == 0 {
+			cmds = append(cmds, []string{"run", "--rm", "-u", "nosuchuser", busybox, "true"})
+		} else {
+			cmds = append(cmds, []string{"run", "--rm", "-v", "/proc/1/nosuchdir/x:/x", busybox, "true"})
+		}
+	}
+	for _, r := range runAll(t.Context(), u, store, cmds) {
+		if r.err != nil || r.code != 125 {
+			t.Errorf("%v: exit %d, %v (want 125)\n%s", r.args, r.code, r.err, r.stderr)
+		}
+	}
+	if ids := strings.Fields(mustTug(t, u, store, "ps", "-a", "-q").Stdout); len(ids) != 0 {
+		res := tug(t, u, store, append([]string{"rm", "-f"}, ids...)...)
+		t.Fatalf("failed runs with --rm left %d containers (rm -f: exit %d, %s)", len(ids), res.Code, lastLine(res.Stderr))
+	}
+	if res := tug(t, u, store, "system", "check"); res.Code != 0 || !strings.Contains(res.Stdout, "No problems found") {
+		t.Errorf("system check: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+}
+

@@ -204,6 +204,13 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		}
 		return rt.Run(context.WithoutCancel(ctx), spec, c.stdio())
 	}()
+	// An init that was told the root file system but never got its spec
+	// (the spec could not be made: a bad -u or -v) still shares this
+	// mount namespace until it makes its own: end it before the layer is
+	// unmounted, or it makes /proc and /dev in the bare mount point, which
+	// storage then cannot remove (the container stayed, even `rm -f`
+	// failed). After Run it has ended already.
+	init.Abandon()
 	if (c.Detach || c.create) && runErr == nil {
 		// The monitor owns the container now.
 		fmt.Fprintln(env.Stdout, ctr.ID)
