@@ -4,9 +4,11 @@ package main_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -689,3 +691,33 @@ func TestRunBadSpecLeavesNoContainer(t *testing.T) {
 	}
 }
 
+// TestRmClearsStrayMountPoint: a container whose layer's bare mount point
+// holds directories, what a tug before TestRunBadSpecLeavesNoContainer's
+// fix left (/proc and /dev, made by a late init), is removed by rm;
+// storage alone refused ("replacing mount point ...: directory not
+// empty").
+func TestRmClearsStrayMountPoint(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	pattern := filepath.Join(store[1], "overlay", "*", "merged")
+	before, _ := filepath.Glob(pattern)
+	id := strings.TrimSpace(mustTug(t, u, store, "create", busybox, "true").Stdout)
+	after, _ := filepath.Glob(pattern)
+	after = slices.DeleteFunc(after, func(p string) bool { return slices.Contains(before, p) })
+	if len(after) != 1 {
+		t.Fatalf("create made %d layers with a mount point, want 1: %v", len(after), after)
+	}
+	merged := after[0]
+	for _, d := range []string{"proc", "dev"} {
+		fixture.MustRun(t, u, "mkdir", filepath.Join(merged, d))
+	}
+	if res := tug(t, u, store, "rm", id); res.Code != 0 {
+		t.Fatalf("rm of a container with a stray /proc and /dev in its mount point: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "ps", "-a", "-q").Stdout); got != "" {
+		t.Fatalf("ps -a after rm: %q", got)
+	}
+	if _, err := os.Stat(filepath.Dir(merged)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the container's layer is still there: %v", err)
+	}
+}

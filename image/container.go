@@ -3,10 +3,13 @@ package image
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/ioutils"
 	"go.podman.io/storage/pkg/stringid"
+	"golang.org/x/sys/unix"
 )
 
 // Container is a container's record in the store: a writable layer on top
@@ -78,10 +81,44 @@ func (s *Store) ContainerRunDir(id string) (string, error) {
 // that deletes it: an Unmount of its own first would cost a second pass,
 // about a millisecond of each `run --rm`.
 func (s *Store) DeleteContainer(id string) error {
-	if err := s.s.DeleteContainer(id); err != nil {
+	err := s.s.DeleteContainer(id)
+	if errors.Is(err, unix.ENOTEMPTY) && s.clearStrayMountPoint(id) {
+		err = s.s.DeleteContainer(id)
+	}
+	if err != nil {
 		return fmt.Errorf("removing container %s: %w", shortHex(id), err)
 	}
 	return nil
+}
+
+// clearStrayMountPoint removes the empty directories in the bare mount
+// point of container id's overlay layer, and reports whether it removed
+// any. Storage replaces that directory with an empty one after unmounting
+// and fails where it is not empty: an older tug could leave /proc and /dev
+// there, made by a container's init after the layer was unmounted (see
+// commands' run, which now ends that init first). Nothing is touched
+// where the layer is mounted, and only empty directories go.
+func (s *Store) clearStrayMountPoint(id string) bool {
+	c, err := s.s.Container(id)
+	if err != nil || s.s.GraphDriverName() != "overlay" {
+		return false
+	}
+	merged := filepath.Join(s.s.GraphRoot(), "overlay", c.LayerID, "merged")
+	var st, parent unix.Stat_t
+	if unix.Lstat(merged, &st) != nil || unix.Lstat(filepath.Dir(merged), &parent) != nil || st.Dev != parent.Dev {
+		return false
+	}
+	entries, err := os.ReadDir(merged)
+	if err != nil {
+		return false
+	}
+	removed := false
+	for _, e := range entries {
+		if e.IsDir() && os.Remove(filepath.Join(merged, e.Name())) == nil {
+			removed = true
+		}
+	}
+	return removed
 }
 
 // ContainerDir is a per-container directory in the graph root, kept across
