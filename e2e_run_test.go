@@ -82,11 +82,18 @@ func TestRunBasics(t *testing.T) {
 				{[]string{"--init", busybox, "sh", "-c", "kill -9 $$"}, 137, ""},
 				{[]string{registry.Addr + "/nosuchimage"}, 125, "nosuchimage"},
 				{[]string{"-u", "nosuchuser", busybox, "id"}, 125, "nosuchuser"},
+				{[]string{"-e", "=bad", busybox, "true"}, 125, "invalid environment variable: =bad"},
 			} {
 				res := tug(t, u, store, append([]string{"run", "--rm"}, tc.args...)...)
 				if res.Code != tc.code || !strings.Contains(res.Stderr, tc.msg) {
 					t.Errorf("run %v: exit %d (want %d), stderr %q (want it to name %q)", tc.args, res.Code, tc.code, res.Stderr, tc.msg)
 				}
+			}
+			// A reference that cannot be one is said to be, as Docker
+			// says it, with no word of looking for it or pulling it.
+			if res := tug(t, u, store, "run", "--rm", "Not/Lowercase", "true"); res.Code != 125 || lastLine(res.Stderr) != "Error: invalid reference format: \"Not/Lowercase\": could not parse reference: Not/Lowercase" ||
+				strings.Contains(res.Stderr, "Unable to find") || strings.Contains(res.Stderr, "Pulling") {
+				t.Errorf("run with an invalid reference: exit %d, stderr %q", res.Code, res.Stderr)
 			}
 		})
 	}

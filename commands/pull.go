@@ -99,6 +99,9 @@ func (c *PullCmd) pull(ctx context.Context, env *Env, store *image.Store, w io.W
 	if err != nil {
 		return nil, err
 	}
+	if _, err := remote.ParseReference(c.Ref); err != nil {
+		return nil, err
+	}
 	if !c.Quiet {
 		pr := newPullProgress(w, liveTerminal(w))
 		opts.Progress = pr.event

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tugcli/tug/image"
+	"github.com/tugcli/tug/remote"
 	rt "github.com/tugcli/tug/runtime"
 )
 
@@ -269,6 +270,11 @@ func (c *RunCmd) image(ctx context.Context, env *Env, store *image.Store) (*imag
 		if !errors.Is(err, image.ErrNotFound) || c.Pull == "never" {
 			return nil, err
 		}
+		// A reference that cannot be pulled is said to be one, as
+		// Docker says it, without a word about looking for it.
+		if _, err := remote.ParseReference(c.Image); err != nil {
+			return nil, err
+		}
 		fmt.Fprintf(env.Stderr, "Unable to find image '%s' locally\n", c.Image)
 	}
 	pull := &PullCmd{Quiet: false, TLSVerify: c.TLSVerify, Ref: c.Image}
@@ -442,6 +448,9 @@ func (c *RunCmd) environment(img *image.Image, hostname, home string) ([]string,
 	}
 	extra = append(extra, c.Env...)
 	for _, kv := range extra {
+		if strings.HasPrefix(kv, "=") {
+			return nil, fmt.Errorf("invalid environment variable: %s", kv)
+		}
 		if !strings.Contains(kv, "=") {
 			v, ok := os.LookupEnv(kv)
 			if !ok {
