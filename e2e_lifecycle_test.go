@@ -4,6 +4,7 @@ package main_test
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -380,4 +381,65 @@ func TestVolumePruneAndReset(t *testing.T) {
 		}
 	}
 	mustTug(t, u, store, "pull", "-q", busybox) // the store works again
+}
+
+// A container removed as it exits (--rm) is one Docker's lifecycle
+// commands handle: a foreground one shows in ps and stop ends it; stop of
+// a detached one says it stopped it; wait and start -a give its exit
+// status although it has gone by then.
+func TestAutoRemoveLifecycle(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+
+	// In the foreground: ps lists it, wait (from elsewhere) and stop.
+	fg := u.Command(t.Context(), tugBin, append(slices.Clone(store), "run", "--rm", "--name", "fg", busybox, "sleep", "4251")...)
+	if err := fg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for deadline := time.Now().Add(15 * time.Second); got != "running" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		got = strings.TrimSpace(tug(t, u, store, "inspect", "-f", "{{.State.Status}}", "fg").Stdout)
+	}
+	if got != "running" {
+		fg.Process.Kill()
+		t.Fatalf("a foreground run --rm is %q to inspect, want running", got)
+	}
+	if ps := mustTug(t, u, store, "ps", "--format", "{{.Names}} {{.Command}}").Stdout; ps != "fg \"sleep 4251\"\n" {
+		t.Errorf("ps while run --rm runs in the foreground:\n%s", ps)
+	}
+	waiter := u.Command(t.Context(), tugBin, append(slices.Clone(store), "wait", "fg")...)
+	var waited strings.Builder
+	waiter.Stdout = &waited
+	if err := waiter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// sleep, PID 1, ignores SIGTERM: killed after the second.
+	if res := mustTug(t, u, store, "stop", "-t", "1", "fg"); res.Stdout != "fg\n" {
+		t.Errorf("stop printed %q", res.Stdout)
+	}
+	if err := fg.Wait(); fg.ProcessState.ExitCode() != 137 {
+		t.Errorf("the foreground run ended %v, want exit status 137", err)
+	}
+	if err := waiter.Wait(); err != nil || waited.String() != "137\n" {
+		t.Errorf("wait: %v, printed %q, want 137", err, waited.String())
+	}
+
+	// Detached: stop says so; wait gives the status of one that has gone.
+	mustTug(t, u, store, "run", "-d", "--rm", "--name", "bg", busybox, "sleep", "4252")
+	if res := tug(t, u, store, "stop", "-t", "1", "bg"); res.Code != 0 || res.Stdout != "bg\n" {
+		t.Errorf("stop of a detached --rm container: exit %d, %q %q", res.Code, res.Stdout, res.Stderr)
+	}
+	id := strings.TrimSpace(mustTug(t, u, store, "run", "-d", "--rm", busybox, "sh", "-c", "sleep 1; exit 6").Stdout)
+	if got := mustTug(t, u, store, "wait", id).Stdout; got != "6\n" {
+		t.Errorf("wait of a detached --rm container: %q, want 6", got)
+	}
+
+	// Created with --rm, started attached: its output and its status.
+	id = strings.TrimSpace(mustTug(t, u, store, "create", "--rm", busybox, "sh", "-c", "echo hi; exit 4").Stdout)
+	if res := tug(t, u, store, "start", "-a", id); res.Code != 4 || res.Stdout != "hi\n" || res.Stderr != "" {
+		t.Errorf("start -a of a --rm container: exit %d, stdout %q, stderr %q (want 4, \"hi\")", res.Code, res.Stdout, res.Stderr)
+	}
+	if left := mustTug(t, u, store, "ps", "-aq").Stdout; left != "" {
+		t.Errorf("--rm containers left: %q", left)
+	}
 }

@@ -225,6 +225,8 @@ func (c *MonitorCmd) Run(ctx context.Context, env *Env) error {
 		delay = min(2*delay, time.Minute)
 	}
 	if c.Rm {
+		// For wait and start -a, which may look once it has gone.
+		_ = store.RecordExit(c.ID, code)
 		return store.DeleteContainer(c.ID)
 	}
 	state.Status, state.ExitCode, state.FinishedAt, state.Pid = image.StateExited, code, time.Now().UTC(), 0
@@ -593,12 +595,16 @@ func signalContainer(ctx context.Context, store *image.Store, st *image.Containe
 	} else if grace < 0 {
 		return nil
 	}
-	if _, err := waitExit(ctx, store, st.ID, grace); err != nil && st.Pid > 0 {
+	_, err := waitExit(ctx, store, st.ID, grace)
+	if err != nil && !errors.Is(err, image.ErrNoSuchContainer) && st.Pid > 0 {
 		_ = syscall.Kill(st.Pid, syscall.SIGKILL)
 		_, err = waitExit(ctx, store, st.ID, 10*time.Second)
-		return err
 	}
-	return nil
+	if errors.Is(err, image.ErrNoSuchContainer) {
+		// Gone once it stopped: a --rm container, removed by its tug.
+		return nil
+	}
+	return err
 }
 
 // eachRef runs do for every object named, as Docker's multi-object
@@ -624,11 +630,25 @@ func eachRef(env *Env, refs []string, do func(ref string) error) error {
 // timeout < 0 waits forever.
 func waitExit(ctx context.Context, store *image.Store, ref string, timeout time.Duration) (*image.ContainerState, error) {
 	deadline := time.Now().Add(timeout)
+	id := ""
 	for {
 		st, err := store.LookupContainer(ref)
+		if errors.Is(err, image.ErrNoSuchContainer) {
+			// Removed as it exited (--rm): its tug kept the status,
+			// under its full id.
+			full := id
+			if full == "" {
+				full = ref
+			}
+			if code, ok := store.RecordedExit(full); ok {
+				return &image.ContainerState{ID: full, Status: image.StateExited, ExitCode: code}, nil
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
+		// Looked up by id from now on: the name may be taken anew.
+		id, ref = st.ID, st.ID
 		if !st.Running() {
 			return st, nil
 		}

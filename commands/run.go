@@ -152,10 +152,17 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		state.StopSignal = c.StopSignal
 	}
 	record := func() {
-		if !c.Rm || c.create || c.Detach {
-			if err := store.SaveState(state); err != nil {
-				fmt.Fprintf(env.Stderr, "WARNING: %v\n", err)
-			}
+		var err error
+		switch {
+		case !c.Rm || c.create || c.Detach:
+			err = store.SaveState(state)
+		case state.Status == image.StateRunning:
+			// Removed when it exits: a record that goes with it, so
+			// that ps, stop, kill and wait find it meanwhile.
+			err = store.SaveRunState(state)
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "WARNING: %v\n", err)
 		}
 	}
 	record()
@@ -218,6 +225,12 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		return nil
 	}
 	if c.Rm {
+		if runErr == nil {
+			// For wait and start -a, which may look once it has gone.
+			if err := store.RecordExit(ctr.ID, code); err != nil {
+				fmt.Fprintf(env.Stderr, "WARNING: %v\n", err)
+			}
+		}
 		if err := store.DeleteContainer(ctr.ID); err != nil && runErr == nil {
 			runErr = err
 		}

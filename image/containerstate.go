@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/ioutils"
 )
 
 // Container states, in Docker's words.
@@ -101,6 +103,66 @@ func (s *Store) SaveState(st *ContainerState) error {
 	return nil
 }
 
+// runStateFile, in a container's run directory, is the record of a
+// container that `run --rm` runs in the foreground: gone with the
+// container, and cheaper to write than the record a kept container has
+// (stateKey), which rewrites the store's list of containers.
+const runStateFile = "tug-state.json"
+
+// SaveRunState writes the record of a container that is removed when it
+// exits (`run --rm` in the foreground), so that ps, stop, kill and wait
+// find it while it runs.
+func (s *Store) SaveRunState(st *ContainerState) error {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	dir, err := s.s.ContainerRunDirectory(st.ID)
+	if err == nil {
+		err = ioutils.AtomicWriteFile(filepath.Join(dir, runStateFile), raw, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("recording the state of container %s: %w", shortHex(st.ID), err)
+	}
+	return nil
+}
+
+// exitsDir, in the run root, keeps the exit status of each container
+// removed as it exited (--rm) for an hour: wait and start -a may look for
+// it after the container has gone.
+const exitsDir = "tug-exits"
+
+// RecordExit keeps the exit status of container id, about to be removed,
+// and prunes those older than an hour.
+func (s *Store) RecordExit(id string, code int) error {
+	dir := filepath.Join(s.s.RunRoot(), exitsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("recording the exit status of container %s: %w", shortHex(id), err)
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, id), []byte(strconv.Itoa(code)), 0o600); err != nil {
+		return fmt.Errorf("recording the exit status of container %s: %w", shortHex(id), err)
+	}
+	return nil
+}
+
+// RecordedExit is the exit status RecordExit kept for container id (a
+// full id), if any.
+func (s *Store) RecordedExit(id string) (int, bool) {
+	raw, err := os.ReadFile(filepath.Join(s.s.RunRoot(), exitsDir, filepath.Base(id)))
+	if err != nil {
+		return 0, false
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	return code, err == nil
+}
+
 // ContainerStates lists every container in the store, newest first. A
 // container tug did not make (Podman's, say) gets a record built from the
 // store's own.
@@ -119,7 +181,13 @@ func (s *Store) ContainerStates() ([]*ContainerState, error) {
 
 func (s *Store) stateOf(c *storage.Container) *ContainerState {
 	st := &ContainerState{}
-	if raw, err := s.s.ContainerBigData(c.ID, stateKey); err == nil && json.Unmarshal(raw, st) == nil {
+	raw, err := s.s.ContainerBigData(c.ID, stateKey)
+	if err != nil {
+		if dir, derr := s.s.ContainerRunDirectory(c.ID); derr == nil {
+			raw, err = os.ReadFile(filepath.Join(dir, runStateFile))
+		}
+	}
+	if err == nil && json.Unmarshal(raw, st) == nil {
 		st.Settle()
 		// The store's name is the truth: a rename does not wait for the
 		// container's monitor to rewrite its record.
