@@ -365,9 +365,18 @@ func (s *Store) createImage(p *prepared, top string) (string, error) {
 	if rec.indexDigest != "" {
 		digests = append(digests, rec.indexDigest)
 	}
-	// The names are added afterwards: AddNames moves a name from any image
-	// that has it (docker tag semantics), CreateImage would refuse.
-	_, err := s.s.CreateImage(id, nil, top, "", &storage.ImageOptions{
+	// Where no other image has the names, the image is made with them:
+	// a pull killed just after leaves it named. Otherwise they are added
+	// afterwards: AddNames moves a name from the image that has it
+	// (docker tag semantics), which CreateImage would refuse.
+	names := rec.names
+	for _, n := range names {
+		if _, err := s.s.Image(n); err == nil {
+			names = nil
+			break
+		}
+	}
+	_, err := s.s.CreateImage(id, names, top, "", &storage.ImageOptions{
 		CreationDate: p.cfg.Created.Time,
 		Digest:       digests[0],
 		Digests:      digests,
@@ -379,8 +388,10 @@ func (s *Store) createImage(p *prepared, top string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("recording image %s: %w", p.what, err)
 	}
-	if err := s.addNames(id, rec.names); err != nil {
-		return "", err
+	if names == nil {
+		if err := s.addNames(id, rec.names); err != nil {
+			return "", err
+		}
 	}
 	return id, nil
 }
