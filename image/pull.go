@@ -376,12 +376,18 @@ func (s *Store) createImage(p *prepared, top string) (string, error) {
 			break
 		}
 	}
-	_, err := s.s.CreateImage(id, names, top, "", &storage.ImageOptions{
+	opts := &storage.ImageOptions{
 		CreationDate: p.cfg.Created.Time,
 		Digest:       digests[0],
 		Digests:      digests,
 		BigData:      big,
-	})
+	}
+	_, err := s.s.CreateImage(id, names, top, "", opts)
+	if names != nil && errors.Is(err, storage.ErrDuplicateName) {
+		// Another tug stored an image with one of the names meanwhile.
+		names = nil
+		_, err = s.s.CreateImage(id, nil, top, "", opts)
+	}
 	if errors.Is(err, storage.ErrDuplicateID) {
 		return id, s.recordNames(id, rec)
 	}
