@@ -202,3 +202,40 @@ func TestHalfImageRecordDropped(t *testing.T) {
 		t.Fatalf("run: %q", got)
 	}
 }
+
+// A run --rm killed while its container runs (SIGKILL, as a CI job's
+// timeout sends) leaves the container, which its tug could not remove;
+// the next run with the same --name works: it removes that one first, as
+// Docker's daemon would have removed it.
+func TestRunRmKilledNameReused(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", "--name", "job", busybox, "sleep", "4255")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	status := ""
+	for deadline := time.Now().Add(15 * time.Second); status != "running" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		status = strings.TrimSpace(tug(t, u, store, "inspect", "-f", "{{.State.Status}}", "job").Stdout)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if status != "running" {
+		t.Fatalf("run --rm --name job is %q to inspect, want running", status)
+	}
+	// Its child and the container die by PDEATHSIG, the child's exit
+	// a moment after its command line reads empty.
+	got := ""
+	for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(got, "job Exited (137)") && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = strings.TrimSpace(mustTug(t, u, store, "ps", "-a", "--format", "{{.Names}} {{.Status}}").Stdout)
+	}
+	if !strings.HasPrefix(got, "job Exited (137)") {
+		t.Errorf("after the kill, ps -a shows %q, want job exited with 137", got)
+	}
+	if res := tug(t, u, store, "run", "--rm", "--name", "job", busybox, "echo", "again"); res.Code != 0 || res.Stdout != "again\n" {
+		t.Fatalf("the next run --rm --name job: exit %d, stdout %q\n%s", res.Code, res.Stdout, res.Stderr)
+	}
+	if left := mustTug(t, u, store, "ps", "-aq").Stdout; left != "" {
+		t.Errorf("containers left: %q", left)
+	}
+}

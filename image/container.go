@@ -31,7 +31,11 @@ func (s *Store) CreateContainer(img *Image, id, name string, volatile bool) (*Co
 	if name != "" {
 		names = []string{name}
 	}
-	c, err := s.s.CreateContainer(id, names, img.ID, "", `{"created-by":"tug"}`, &storage.ContainerOptions{Volatile: volatile})
+	opts := &storage.ContainerOptions{Volatile: volatile}
+	c, err := s.s.CreateContainer(id, names, img.ID, "", `{"created-by":"tug"}`, opts)
+	if errors.Is(err, storage.ErrDuplicateName) && s.removeStaleAutoRemoved(name) {
+		c, err = s.s.CreateContainer(id, names, img.ID, "", `{"created-by":"tug"}`, opts)
+	}
 	if errors.Is(err, storage.ErrDuplicateName) {
 		return nil, fmt.Errorf("the container name %q is already in use: remove that container or choose another name", name)
 	}
@@ -39,6 +43,20 @@ func (s *Store) CreateContainer(img *Image, id, name string, volatile bool) (*Co
 		return nil, fmt.Errorf("creating a container of image %s: %w", shortHex(img.ID), rewrite(err))
 	}
 	return &Container{ID: c.ID, Names: c.Names, ImageID: c.ImageID, LayerID: c.LayerID}, nil
+}
+
+// removeStaleAutoRemoved removes the container named name where it is one
+// that was to go as it exited (--rm) but whose tug was killed: its record
+// says it exited (a running record whose tug is gone reads so), which a
+// --rm container's own tug never writes. Docker's daemon would have
+// removed it; without one, the next command that wants the name does.
+// It reports whether it removed one.
+func (s *Store) removeStaleAutoRemoved(name string) bool {
+	st, err := s.LookupContainer(name)
+	if err != nil || !st.AutoRemove || st.Status != StateExited || st.Name != name {
+		return false
+	}
+	return s.DeleteContainer(st.ID) == nil
 }
 
 // SyncNothingMore tells storage not to sync the files it writes with its
