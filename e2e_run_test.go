@@ -728,3 +728,33 @@ func TestRmClearsStrayMountPoint(t *testing.T) {
 		t.Errorf("the container's layer is still there: %v", err)
 	}
 }
+
+// A named volume mounted empty gets what the image has at its destination,
+// owners and modes kept, and takes the directory's own owner and mode (as
+// Docker and Podman fill it): a non-root image can write to its volume.
+// Only an empty volume is filled; nocopy (-v) and volume-nocopy (--mount)
+// keep it empty.
+func TestNamedVolumeCopyUp(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + "\nRUN mkdir -p /data/sub && echo hi > /data/sub/f && ln -s sub/f /data/link && chown -R 1000:1000 /data && chmod 750 /data\nUSER 1000\n",
+	})
+	mustTug(t, u, store, "build", "-q", "--network", "none", "-t", "copyup", ctx)
+	show := "stat -c '%n %u:%g %a' /data /data/sub /data/sub/f; readlink /data/link; cat /data/sub/f; touch /data/new && echo writable"
+	want := "/data 1000:1000 750\n/data/sub 1000:1000 755\n/data/sub/f 1000:1000 644\nsub/f\nhi\nwritable\n"
+	if got := mustTug(t, u, store, "run", "--rm", "--network", "none", "-v", "cu:/data", "copyup", "sh", "-c", show).Stdout; got != want {
+		t.Errorf("a new volume on /data shows\n%s\nwant\n%s", got, want)
+	}
+	// Not empty any more: kept as it is.
+	mustTug(t, u, store, "run", "--rm", "--network", "none", "-v", "cu:/data", "copyup", "sh", "-c", "echo changed > /data/sub/f")
+	if got := mustTug(t, u, store, "run", "--rm", "--network", "none", "-v", "cu:/data", "copyup", "cat", "/data/sub/f").Stdout; got != "changed\n" {
+		t.Errorf("the volume's file after a change: %q", got)
+	}
+	for _, args := range [][]string{{"-v", "nocopy1:/data:nocopy"}, {"--mount", "type=volume,src=nocopy2,dst=/data,volume-nocopy"}} {
+		run := append(append([]string{"run", "--rm", "--network", "none", "-u", "0"}, args...), "copyup", "ls", "-A", "/data")
+		if got := mustTug(t, u, store, run...).Stdout; got != "" {
+			t.Errorf("%v: the volume has %q, want it empty", args, got)
+		}
+	}
+}

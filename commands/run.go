@@ -383,9 +383,16 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 		return nil, err
 	}
 	spec.Mounts = append(spec.Mounts, files...)
-	mounts, err := c.mounts(store)
+	mounts, copyUp, err := c.mounts(store)
 	if err != nil {
 		return nil, err
+	}
+	// A named volume that is empty gets what the image has at its
+	// destination, as Docker and Podman fill it (nocopy keeps it empty).
+	for _, m := range copyUp {
+		if err := rt.CopyUp(rootfs, m.Destination, m.Source); err != nil {
+			return nil, fmt.Errorf("volume at %s: %w", m.Destination, err)
+		}
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
 	return spec, nil
@@ -502,19 +509,21 @@ func readEnvFile(path string) ([]string, error) {
 }
 
 // mounts turns -v, --tmpfs and --mount into runtime mounts.
-func (c *RunCmd) mounts(store *image.Store) ([]rt.Mount, error) {
-	var out []rt.Mount
+func (c *RunCmd) mounts(store *image.Store) (out, copyUp []rt.Mount, err error) {
 	for _, v := range c.Volume {
-		m, err := parseVolume(store, v)
+		m, nocopy, err := parseVolume(store, v)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, m)
+		if _, named := store.VolumeOf(m.Source); named && !nocopy {
+			copyUp = append(copyUp, m)
+		}
 	}
 	for _, t := range c.Tmpfs {
 		dest, opts, _ := strings.Cut(t, ":")
 		if !filepath.IsAbs(dest) {
-			return nil, fmt.Errorf("invalid --tmpfs %q: the path must be absolute", t)
+			return nil, nil, fmt.Errorf("invalid --tmpfs %q: the path must be absolute", t)
 		}
 		m := rt.Mount{Type: "tmpfs", Destination: dest, Data: "mode=1777"}
 		if opts != "" {
@@ -523,50 +532,54 @@ func (c *RunCmd) mounts(store *image.Store) ([]rt.Mount, error) {
 		out = append(out, m)
 	}
 	for _, spec := range c.Mount {
-		m, err := parseMount(store, spec)
+		m, nocopy, err := parseMount(store, spec)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, m)
+		if _, named := store.VolumeOf(m.Source); named && !nocopy {
+			copyUp = append(copyUp, m)
+		}
 	}
-	return out, nil
+	return out, copyUp, nil
 }
 
 // parseVolume reads -v SOURCE:DEST[:OPTS]; a source that is a path is a
 // bind mount (created as a directory when missing, as Docker does), any
-// other source names a volume.
-func parseVolume(store *image.Store, v string) (rt.Mount, error) {
+// other source names a volume. nocopy: the option that keeps a new
+// volume from being filled from the image.
+func parseVolume(store *image.Store, v string) (m rt.Mount, nocopy bool, err error) {
 	parts := strings.Split(v, ":")
 	var src, dest, opts string
 	switch len(parts) {
 	case 1:
-		return rt.Mount{}, fmt.Errorf("invalid volume %q: anonymous volumes are not supported yet; give SOURCE:DEST", v)
+		return rt.Mount{}, false, fmt.Errorf("invalid volume %q: anonymous volumes are not supported yet; give SOURCE:DEST", v)
 	case 2:
 		src, dest = parts[0], parts[1]
 	case 3:
 		src, dest, opts = parts[0], parts[1], parts[2]
 	default:
-		return rt.Mount{}, fmt.Errorf("invalid volume specification %q", v)
+		return rt.Mount{}, false, fmt.Errorf("invalid volume specification %q", v)
 	}
 	if !filepath.IsAbs(dest) {
-		return rt.Mount{}, fmt.Errorf("invalid volume %q: the destination must be an absolute path", v)
+		return rt.Mount{}, false, fmt.Errorf("invalid volume %q: the destination must be an absolute path", v)
 	}
-	m := rt.Mount{Type: "bind", Destination: dest}
+	m = rt.Mount{Type: "bind", Destination: dest}
 	for _, o := range strings.Split(opts, ",") {
 		switch o {
 		case "", "rw", "z", "Z", "rprivate", "private", "rslave", "slave":
 		case "ro":
 			m.ReadOnly = true
+		case "nocopy":
+			nocopy = true
 		default:
-			return rt.Mount{}, fmt.Errorf("invalid volume option %q in %q", o, v)
+			return rt.Mount{}, false, fmt.Errorf("invalid volume option %q in %q", o, v)
 		}
 	}
-	src, err := volumeSource(store, src, true)
-	if err != nil {
-		return rt.Mount{}, fmt.Errorf("invalid volume %q: %w", v, err)
+	if m.Source, err = volumeSource(store, src, true); err != nil {
+		return rt.Mount{}, false, fmt.Errorf("invalid volume %q: %w", v, err)
 	}
-	m.Source = src
-	return m, nil
+	return m, nocopy, nil
 }
 
 // volumeSource resolves a bind source (absolute or ./relative path) or a
@@ -597,8 +610,8 @@ func volumeSource(store *image.Store, src string, create bool) (string, error) {
 }
 
 // parseMount reads --mount type=...,source=...,target=...[,readonly].
-func parseMount(store *image.Store, s string) (rt.Mount, error) {
-	m := rt.Mount{Type: "volume"}
+func parseMount(store *image.Store, s string) (m rt.Mount, nocopy bool, err error) {
+	m = rt.Mount{Type: "volume"}
 	var src string
 	var tmpfsOpts []string
 	for _, kv := range strings.Split(s, ",") {
@@ -616,37 +629,39 @@ func parseMount(store *image.Store, s string) (rt.Mount, error) {
 			tmpfsOpts = append(tmpfsOpts, "size="+v)
 		case "tmpfs-mode":
 			tmpfsOpts = append(tmpfsOpts, "mode="+v)
+		case "volume-nocopy":
+			nocopy = !hasV || v == "true" || v == "1"
 		case "bind-propagation", "consistency":
 		default:
-			return rt.Mount{}, fmt.Errorf("invalid --mount %q: unknown field %q", s, k)
+			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: unknown field %q", s, k)
 		}
 	}
 	if !filepath.IsAbs(m.Destination) {
-		return rt.Mount{}, fmt.Errorf("invalid --mount %q: target must be an absolute path", s)
+		return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: target must be an absolute path", s)
 	}
 	switch m.Type {
 	case "bind":
 		abs, err := filepath.Abs(src)
 		if err != nil || src == "" {
-			return rt.Mount{}, fmt.Errorf("invalid --mount %q: a bind mount needs a source", s)
+			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: a bind mount needs a source", s)
 		}
 		// Unlike -v, --mount does not create a missing source (as Docker).
 		if _, err := os.Stat(abs); err != nil {
-			return rt.Mount{}, fmt.Errorf("invalid --mount %q: bind source path does not exist: %s", s, abs)
+			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: bind source path does not exist: %s", s, abs)
 		}
 		m.Source = abs
 	case "volume":
 		dir, err := volumeSource(store, src, true)
 		if err != nil {
-			return rt.Mount{}, fmt.Errorf("invalid --mount %q: %w", s, err)
+			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: %w", s, err)
 		}
 		m.Type, m.Source = "bind", dir
 	case "tmpfs":
 		m.Data = strings.Join(append([]string{"mode=1777"}, tmpfsOpts...), ",")
 	default:
-		return rt.Mount{}, fmt.Errorf("invalid --mount %q: type must be bind, volume or tmpfs", s)
+		return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: type must be bind, volume or tmpfs", s)
 	}
-	return m, nil
+	return m, nocopy, nil
 }
 
 var ulimitNames = map[string]int{

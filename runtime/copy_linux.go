@@ -321,3 +321,71 @@ func ownAndTime(fd int, h *tar.Header, keepOwner bool) error {
 	_ = unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH)
 	return nil
 }
+
+// CopyUp fills vol, a named volume's directory, with what the container's
+// root file system under root has at p, as Docker fills a volume on its
+// mount: only where vol is empty and p is a directory (symlinks followed
+// inside the root), ownership and modes kept, and vol then takes p's
+// owner and mode.
+func CopyUp(root, p, vol string) error {
+	if entries, err := os.ReadDir(vol); err != nil || len(entries) > 0 {
+		return err
+	}
+	rf, err := openRoot(root)
+	if err != nil {
+		return err
+	}
+	defer rf.Close()
+	h, err := pathrs.OpenatInRoot(rf, p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("resolving %s in the container: %w", p, err)
+	}
+	defer h.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil
+	}
+	r, w := io.Pipe()
+	out := make(chan error, 1)
+	go func() {
+		err := CopyOut(root, p, "", true, w)
+		w.CloseWithError(err)
+		out <- err
+	}()
+	err = CopyIn(vol, "/", r, true)
+	r.CloseWithError(err)
+	if oerr := <-out; err == nil {
+		err = oerr
+	}
+	if err != nil {
+		return fmt.Errorf("copying %s from the image into the volume: %w", p, err)
+	}
+	if err := os.Lchown(vol, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("giving the volume the owner of %s: %w", p, err)
+	}
+	if err := os.Chmod(vol, os.FileMode(st.Mode&0o777)|modeBits(st.Mode)); err != nil {
+		return fmt.Errorf("giving the volume the mode of %s: %w", p, err)
+	}
+	return nil
+}
+
+// modeBits are the setuid, setgid and sticky bits of a stat mode as Go's.
+func modeBits(m uint32) os.FileMode {
+	var fm os.FileMode
+	if m&unix.S_ISUID != 0 {
+		fm |= os.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		fm |= os.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		fm |= os.ModeSticky
+	}
+	return fm
+}
