@@ -128,21 +128,33 @@ func (s *Store) SaveRunState(st *ContainerState) error {
 }
 
 // exitsDir, in the run root, keeps the exit status of each container
-// removed as it exited (--rm) for an hour: wait and start -a may look for
-// it after the container has gone.
-const exitsDir = "tug-exits"
+// removed as it exited (--rm) for exitsKept: wait and start -a may look
+// for it after the container has gone (they poll every 50 ms).
+const (
+	exitsDir  = "tug-exits"
+	exitsKept = 10 * time.Minute
+	// exitsPruned, in exitsDir, is touched at each pruning: at most one a
+	// minute, so that a busy host's runs do not each list the directory.
+	exitsPruned = ".pruned"
+)
 
 // RecordExit keeps the exit status of container id, about to be removed,
-// and prunes those older than an hour.
+// and now and then drops those kept longer than exitsKept.
 func (s *Store) RecordExit(id string, code int) error {
 	dir := filepath.Join(s.s.RunRoot(), exitsDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("recording the exit status of container %s: %w", shortHex(id), err)
 	}
-	if entries, err := os.ReadDir(dir); err == nil {
-		for _, e := range entries {
-			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
-				_ = os.Remove(filepath.Join(dir, e.Name()))
+	marker := filepath.Join(dir, exitsPruned)
+	if fi, err := os.Stat(marker); err != nil || time.Since(fi.ModTime()) > time.Minute {
+		_ = os.WriteFile(marker, nil, 0o600)
+		now := time.Now()
+		_ = os.Chtimes(marker, now, now)
+		if entries, err := os.ReadDir(dir); err == nil {
+			for _, e := range entries {
+				if fi, err := e.Info(); err == nil && e.Name() != exitsPruned && time.Since(fi.ModTime()) > exitsKept {
+					_ = os.Remove(filepath.Join(dir, e.Name()))
+				}
 			}
 		}
 	}
