@@ -630,25 +630,20 @@ func eachRef(env *Env, refs []string, do func(ref string) error) error {
 // timeout < 0 waits forever.
 func waitExit(ctx context.Context, store *image.Store, ref string, timeout time.Duration) (*image.ContainerState, error) {
 	deadline := time.Now().Add(timeout)
-	id := ""
 	for {
 		st, err := store.LookupContainer(ref)
 		if errors.Is(err, image.ErrNoSuchContainer) {
-			// Removed as it exited (--rm): its tug kept the status,
-			// under its full id.
-			full := id
-			if full == "" {
-				full = ref
-			}
-			if code, ok := store.RecordedExit(full); ok {
-				return &image.ContainerState{ID: full, Status: image.StateExited, ExitCode: code}, nil
+			// Removed as it exited (--rm): its tug kept the status
+			// under its full id (ref is one after the first lookup).
+			if code, ok := store.RecordedExit(ref); ok {
+				return &image.ContainerState{ID: ref, Status: image.StateExited, ExitCode: code}, nil
 			}
 		}
 		if err != nil {
 			return nil, err
 		}
 		// Looked up by id from now on: the name may be taken anew.
-		id, ref = st.ID, st.ID
+		ref = st.ID
 		if !st.Running() {
 			return st, nil
 		}

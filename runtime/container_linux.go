@@ -255,9 +255,10 @@ func Prestart(early *Spec, stdio Stdio) (_ *Prestarted, err error) {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
 	// The clone (a new network namespace alone is 0.3 ms of the kernel's
-	// time here, more on some hosts) and the exec run on a thread of their own while
-	// the caller goes on. Pdeathsig follows the thread that forked: it
-	// stays locked until the container is reaped (release).
+	// time here, more on some hosts) and the exec run on a thread of
+	// their own while the caller goes on. Pdeathsig follows the thread
+	// that forked: it stays locked until the container is reaped
+	// (release).
 	p.started, p.forked = make(chan error, 1), make(chan struct{})
 	go func() {
 		stdruntime.LockOSThread()
