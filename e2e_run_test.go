@@ -758,3 +758,40 @@ func TestNamedVolumeCopyUp(t *testing.T) {
 		}
 	}
 }
+
+// -v DEST makes an anonymous volume (named at random, filled from the
+// image as a new named volume is): run --rm and rm -v remove it with the
+// container, rm alone keeps it, as Docker does.
+func TestAnonymousVolumes(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	volumes := func() []string { return strings.Fields(mustTug(t, u, store, "volume", "ls", "-q").Stdout) }
+	if got := mustTug(t, u, store, "run", "--rm", "--network", "none", "-v", "/etc", busybox, "sh", "-c", "cat /etc/passwd | head -1; grep -c ' /etc ' /proc/mounts").Stdout; !strings.HasPrefix(got, "root:") || !strings.HasSuffix(got, "\n1\n") {
+		t.Errorf("-v /etc: %q, want the image's /etc on a mount of its own", got)
+	}
+	if v := volumes(); len(v) != 0 {
+		t.Errorf("run --rm left its anonymous volume: %v", v)
+	}
+	res := tug(t, u, store, "run", "--name", "keeps", "--network", "none", "-v", "/data", "-v", "/etc:ro", busybox, "sh", "-c", "touch /data/x && touch /etc/y")
+	if res.Code != 1 || !strings.Contains(res.Stderr, "Read-only file system") {
+		t.Errorf("-v /etc:ro: exit %d, %s", res.Code, res.Stderr)
+	}
+	if v := volumes(); len(v) != 2 || len(v[0]) != 64 {
+		t.Errorf("two anonymous volumes, named as Docker names them, want; volume ls -q: %v", v)
+	}
+	mustTug(t, u, store, "rm", "keeps")
+	if v := volumes(); len(v) != 2 {
+		t.Errorf("rm without -v removed anonymous volumes: %v", v)
+	}
+	mustTug(t, u, store, "volume", "prune", "-f")
+	mustTug(t, u, store, "run", "--name", "goes", "--network", "none", "-v", "/data", busybox, "true")
+	mustTug(t, u, store, "rm", "-v", "goes")
+	id := strings.TrimSpace(mustTug(t, u, store, "run", "-d", "--rm", "--network", "none", "-v", "/data", busybox, "sleep", "1").Stdout)
+	mustTug(t, u, store, "wait", id)
+	for deadline := time.Now().Add(10 * time.Second); len(volumes()) != 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v := volumes(); len(v) != 0 {
+		t.Errorf("rm -v, and run -d --rm, left anonymous volumes: %v", v)
+	}
+}

@@ -121,7 +121,7 @@ const runRows = `
 -u, --user | S | e2e: TestRunImageConfigOverrides.
 --userns | A | tug chooses the user namespace itself (rootless: subordinate ids, or one id).
 --uts | A | Every container gets its own UTS namespace; sharing the host's is not implemented.
--v, --volume | D | e2e: TestRunMounts, TestVolumeCommands. Bind mounts and named volumes; an anonymous volume (-v /path) is refused with an error.
+-v, --volume | D | e2e: TestRunMounts, TestVolumeCommands, TestNamedVolumeCopyUp, TestAnonymousVolumes. Bind mounts, named volumes (filled from the image when empty; nocopy) and anonymous ones (-v DEST, gone with --rm or rm -v); the SELinux and propagation options are accepted and ignored.
 --volume-driver | A | Only local volumes.
 --volumes-from | A | Not implemented.
 -w, --workdir | S | e2e: TestRunImageConfigOverrides.
@@ -263,7 +263,7 @@ var compatCommands = []compatCommand{
 	{cmd: "rm", args: []string{"c"}, rows: `
 -f, --force | S | e2e: TestContainerLifecycle.
 -l, --link | A | No container links; tug rm -l is tug's global --log-level.
--v, --volumes | S | tug makes no anonymous volumes, so there are none to remove.
+-v, --volumes | S | e2e: TestAnonymousVolumes.
 `},
 	{cmd: "images", rows: `
 -a, --all | S | tug keeps no intermediate images, so the same as without.

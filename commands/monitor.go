@@ -227,7 +227,11 @@ func (c *MonitorCmd) Run(ctx context.Context, env *Env) error {
 	if c.Rm {
 		// For wait and start -a, which may look once it has gone.
 		_ = store.RecordExit(c.ID, code)
-		return store.DeleteContainer(c.ID)
+		if err := store.DeleteContainer(c.ID); err != nil {
+			return err
+		}
+		removeVolumes(env, store, state.AnonymousVolumes)
+		return nil
 	}
 	state.Status, state.ExitCode, state.FinishedAt, state.Pid = image.StateExited, code, time.Now().UTC(), 0
 	return store.SaveState(state)

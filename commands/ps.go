@@ -136,7 +136,7 @@ func statusText(st *image.ContainerState) string {
 // RmCmd is `tug rm`.
 type RmCmd struct {
 	Force      bool     `short:"f" help:"Force the removal of a running container (uses SIGKILL)."`
-	Volumes    bool     `short:"v" help:"Remove anonymous volumes (tug makes none yet)."`
+	Volumes    bool     `short:"v" help:"Remove the container's anonymous volumes."`
 	Containers []string `arg:"" name:"CONTAINER" help:"Containers to remove, by name or id."`
 }
 
@@ -153,8 +153,11 @@ func (c *RmCmd) Run(ctx context.Context, env *Env) error {
 		if st, err := store.LookupContainer(ref); err == nil && c.Force && st.Running() {
 			cgroup = rt.ContainerCgroup(st.Pid)
 		}
-		_, err := store.RemoveContainer(ref, c.Force)
+		st, err := store.RemoveContainer(ref, c.Force)
 		rt.RemoveCgroup(cgroup)
+		if err == nil && c.Volumes {
+			removeVolumes(env, store, st.AnonymousVolumes)
+		}
 		return err
 	})
 }

@@ -62,6 +62,8 @@ type RunCmd struct {
 	ResourceFlags // --memory, --cpus, ... (limits.go)
 
 	create bool // tug create: prepare, do not start
+	// anonymous are the volumes made for this container's -v DEST.
+	anonymous []string
 }
 
 // Run creates the container, runs it in the foreground, and exits with its
@@ -193,6 +195,7 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 				state.Volumes = append(state.Volumes, name)
 			}
 		}
+		state.AnonymousVolumes = c.anonymous
 		if c.create || c.Detach {
 			record()
 		}
@@ -231,8 +234,12 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 				fmt.Fprintf(env.Stderr, "WARNING: %v\n", err)
 			}
 		}
-		if err := store.DeleteContainer(ctr.ID); err != nil && runErr == nil {
-			runErr = err
+		if err := store.DeleteContainer(ctr.ID); err != nil {
+			if runErr == nil {
+				runErr = err
+			}
+		} else {
+			removeVolumes(env, store, c.anonymous)
 		}
 	} else {
 		state.Status, state.ExitCode, state.FinishedAt, state.Pid = image.StateExited, code, time.Now().UTC(), 0
@@ -511,9 +518,12 @@ func readEnvFile(path string) ([]string, error) {
 // mounts turns -v, --tmpfs and --mount into runtime mounts.
 func (c *RunCmd) mounts(store *image.Store) (out, copyUp []rt.Mount, err error) {
 	for _, v := range c.Volume {
-		m, nocopy, err := parseVolume(store, v)
+		m, nocopy, anonymous, err := parseVolume(store, v)
 		if err != nil {
 			return nil, nil, err
+		}
+		if anonymous != "" {
+			c.anonymous = append(c.anonymous, anonymous)
 		}
 		out = append(out, m)
 		if _, named := store.VolumeOf(m.Source); named && !nocopy {
@@ -544,25 +554,41 @@ func (c *RunCmd) mounts(store *image.Store) (out, copyUp []rt.Mount, err error) 
 	return out, copyUp, nil
 }
 
+// removeVolumes removes a removed container's anonymous volumes, saying
+// on stderr what could not be.
+func removeVolumes(env *Env, store *image.Store, names []string) {
+	for _, n := range names {
+		if err := store.RemoveVolume(n); err != nil {
+			fmt.Fprintf(env.Stderr, "WARNING: %v\n", err)
+		}
+	}
+}
+
 // parseVolume reads -v SOURCE:DEST[:OPTS]; a source that is a path is a
 // bind mount (created as a directory when missing, as Docker does), any
-// other source names a volume. nocopy: the option that keeps a new
-// volume from being filled from the image.
-func parseVolume(store *image.Store, v string) (m rt.Mount, nocopy bool, err error) {
+// other source names a volume; without a source, -v DEST[:OPTS] makes an
+// anonymous volume, named in anonymous. nocopy: the option that keeps a
+// new volume from being filled from the image.
+func parseVolume(store *image.Store, v string) (m rt.Mount, nocopy bool, anonymous string, err error) {
 	parts := strings.Split(v, ":")
 	var src, dest, opts string
-	switch len(parts) {
-	case 1:
-		return rt.Mount{}, false, fmt.Errorf("invalid volume %q: anonymous volumes are not supported yet; give SOURCE:DEST", v)
-	case 2:
+	switch {
+	case len(parts) == 1 || len(parts) == 2 && filepath.IsAbs(parts[0]) && !filepath.IsAbs(parts[1]):
+		// DEST[:OPTS]: an anonymous volume, made now with a random name
+		// as Docker names one.
+		dest = parts[0]
+		if len(parts) == 2 {
+			opts = parts[1]
+		}
+	case len(parts) == 2:
 		src, dest = parts[0], parts[1]
-	case 3:
+	case len(parts) == 3:
 		src, dest, opts = parts[0], parts[1], parts[2]
 	default:
-		return rt.Mount{}, false, fmt.Errorf("invalid volume specification %q", v)
+		return rt.Mount{}, false, "", fmt.Errorf("invalid volume specification %q", v)
 	}
 	if !filepath.IsAbs(dest) {
-		return rt.Mount{}, false, fmt.Errorf("invalid volume %q: the destination must be an absolute path", v)
+		return rt.Mount{}, false, "", fmt.Errorf("invalid volume %q: the destination must be an absolute path", v)
 	}
 	m = rt.Mount{Type: "bind", Destination: dest}
 	for _, o := range strings.Split(opts, ",") {
@@ -573,13 +599,21 @@ func parseVolume(store *image.Store, v string) (m rt.Mount, nocopy bool, err err
 		case "nocopy":
 			nocopy = true
 		default:
-			return rt.Mount{}, false, fmt.Errorf("invalid volume option %q in %q", o, v)
+			return rt.Mount{}, false, "", fmt.Errorf("invalid volume option %q in %q", o, v)
 		}
 	}
-	if m.Source, err = volumeSource(store, src, true); err != nil {
-		return rt.Mount{}, false, fmt.Errorf("invalid volume %q: %w", v, err)
+	if src == "" {
+		vol, err := store.CreateVolume(image.NewContainerID())
+		if err != nil {
+			return rt.Mount{}, false, "", fmt.Errorf("invalid volume %q: %w", v, err)
+		}
+		m.Source = vol.Mountpoint
+		return m, nocopy, vol.Name, nil
 	}
-	return m, nocopy, nil
+	if m.Source, err = volumeSource(store, src, true); err != nil {
+		return rt.Mount{}, false, "", fmt.Errorf("invalid volume %q: %w", v, err)
+	}
+	return m, nocopy, "", nil
 }
 
 // volumeSource resolves a bind source (absolute or ./relative path) or a

@@ -58,8 +58,11 @@ type ContainerState struct {
 	// has restarted the container.
 	Restart      string `json:",omitempty"`
 	RestartCount int    `json:",omitempty"`
-	// Volumes are the named volumes the container uses.
-	Volumes []string `json:",omitempty"`
+	// Volumes are the named volumes the container uses; AnonymousVolumes
+	// those among them made for it (-v DEST), which go with it under
+	// --rm and rm -v.
+	Volumes          []string `json:",omitempty"`
+	AnonymousVolumes []string `json:",omitempty"`
 	// Network is the container's network mode; Ports its published ports.
 	Network string        `json:",omitempty"`
 	Ports   []PortBinding `json:",omitempty"`
