@@ -794,4 +794,18 @@ func TestAnonymousVolumes(t *testing.T) {
 	if v := volumes(); len(v) != 0 {
 		t.Errorf("rm -v, and run -d --rm, left anonymous volumes: %v", v)
 	}
+
+	// An image's VOLUME gets one too, unless a mount of the command line
+	// covers it.
+	ctx := buildContext(t, u, map[string]string{
+		"Dockerfile": "FROM " + busybox + "\nRUN mkdir /data && echo seeded > /data/seed && chown -R 1000:1000 /data\nVOLUME /data\n",
+	})
+	mustTug(t, u, store, "build", "-q", "--network", "none", "-t", "withvolume", ctx)
+	if got := mustTug(t, u, store, "run", "--rm", "--network", "none", "withvolume", "sh", "-c", "cat /data/seed; grep -c ' /data ' /proc/mounts; stat -c %u /data").Stdout; got != "seeded\n1\n1000\n" {
+		t.Errorf("an image's VOLUME /data: %q, want it seeded from the image, mounted, owned by 1000", got)
+	}
+	mustTug(t, u, store, "run", "--rm", "--network", "none", "-v", "mine:/data", "withvolume", "true")
+	if v := volumes(); len(v) != 1 || v[0] != "mine" {
+		t.Errorf("after run --rm of an image with a VOLUME, and one with -v mine:/data over it: volume ls -q %v, want [mine]", v)
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -394,6 +396,22 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 	if err != nil {
 		return nil, err
 	}
+	// The image's VOLUMEs that no mount of the command line covers get
+	// anonymous volumes, as Docker gives them, mounted first.
+	var vols []rt.Mount
+	for _, v := range slices.Sorted(maps.Keys(img.Config.Config.Volumes)) {
+		v = filepath.Clean(v)
+		if !filepath.IsAbs(v) || slices.ContainsFunc(mounts, func(m rt.Mount) bool { return filepath.Clean(m.Destination) == v }) {
+			continue
+		}
+		m, _, anonymous, err := parseVolume(store, v)
+		if err != nil {
+			return nil, fmt.Errorf("the image's VOLUME %s: %w", v, err)
+		}
+		c.anonymous = append(c.anonymous, anonymous)
+		vols = append(vols, m)
+	}
+	mounts, copyUp = append(vols, mounts...), append(vols, copyUp...)
 	// A named volume that is empty gets what the image has at its
 	// destination, as Docker and Podman fill it (nocopy keeps it empty).
 	for _, m := range copyUp {
