@@ -411,7 +411,7 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 		c.anonymous = append(c.anonymous, anonymous)
 		vols = append(vols, m)
 	}
-	mounts, copyUp = append(vols, mounts...), append(vols, copyUp...)
+	mounts, copyUp = slices.Concat(vols, mounts), slices.Concat(vols, copyUp)
 	// A named volume that is empty gets what the image has at its
 	// destination, as Docker and Podman fill it (nocopy keeps it empty).
 	for _, m := range copyUp {
