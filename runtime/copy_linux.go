@@ -24,6 +24,10 @@ import (
 type CopyStat struct {
 	Exists bool
 	IsDir  bool
+	// Uid, Gid and Mode (st_mode's permission and setuid/setgid/sticky
+	// bits) are for CopyUp; they do not travel to tug cp's role.
+	Uid, Gid uint32 `json:"-"`
+	Mode     uint32 `json:"-"`
 }
 
 // openRoot opens a container root directory.
@@ -55,7 +59,7 @@ func StatInRoot(root, p string) (CopyStat, error) {
 	if err := unix.Fstat(int(h.Fd()), &st); err != nil {
 		return CopyStat{}, err
 	}
-	return CopyStat{Exists: true, IsDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
+	return CopyStat{Exists: true, IsDir: st.Mode&unix.S_IFMT == unix.S_IFDIR, Uid: st.Uid, Gid: st.Gid, Mode: st.Mode & 0o7777}, nil
 }
 
 // CopyOut writes src (a path in the container under root) to w as a tar
@@ -331,25 +335,9 @@ func CopyUp(root, p, vol string) error {
 	if entries, err := os.ReadDir(vol); err != nil || len(entries) > 0 {
 		return err
 	}
-	rf, err := openRoot(root)
-	if err != nil {
+	st, err := StatInRoot(root, p)
+	if err != nil || !st.IsDir {
 		return err
-	}
-	defer rf.Close()
-	h, err := pathrs.OpenatInRoot(rf, p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("resolving %s in the container: %w", p, err)
-	}
-	defer h.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(h.Fd()), &st); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil
 	}
 	r, w := io.Pipe()
 	out := make(chan error, 1)
