@@ -6,9 +6,15 @@
 # Prepare here (CGO_ENABLED=0), into the ignored folder .device/:
 #   go build -ldflags='-s -w' -o .device/tug .
 #   go test -c -tags e2e -ldflags='-s -w' -o .device/e2e.test .
+#   go build -ldflags='-s -w' -o .device/tug-fixture ./fixture/cmd/tug-fixture
 #   cp /usr/bin/docker-registry /bin/busybox /usr/bin/newuidmap /usr/bin/newgidmap .device/
+#   (for bench/run.sh there: this machine's podman, conmon, runc and bwrap
+#   in .device/podkit/bin, the shared libraries they use but libc's in
+#   .device/podkit/lib, /etc/containers and /usr/share/containers in
+#   .device/podkit/etc and .device/podkit/share)
 #   tar -C .device -czf .device.tgz . (carry .device.tgz)
-# Logs go to $OUT (host.txt, e2e.txt).
+# Logs go to $OUT (host.txt, bench.txt, e2e.txt). BENCH_ROUNDS=0 skips the
+# benchmark.
 set -u
 out=${OUT:-/tmp/device-out}
 mkdir -p "$out"
@@ -43,6 +49,49 @@ chmod 0666 /dev/net/tun 2>/dev/null
 } >>"$out/host.txt" 2>&1
 
 cd "$(dirname "$0")/.."
+k=$d/podkit
+if [ "${BENCH_ROUNDS:-30}" -gt 0 ] && [ -d $k ]; then
+  {
+    # bench/run.sh as an unprivileged user with a subordinate range, with
+    # the carried Podman, runc and bwrap (the libraries the host lacks go
+    # to /usr/local/lib); Podman leaves again before the tests (its e2e
+    # tests expect this machine's).
+    install -m 0755 $k/bin/podman $k/bin/conmon $k/bin/bwrap /usr/bin/
+    install -m 0755 $k/bin/runc /usr/sbin/
+    mkdir -p /etc/containers /usr/share/containers
+    cp -rn $k/etc/containers/. /etc/containers/; cp -rn $k/share/containers/. /usr/share/containers/
+    for l in $k/lib/*; do
+      ldconfig -p | grep -q "^[[:space:]]*$(basename $l) " || cp $l /usr/local/lib/
+    done
+    ldconfig
+    id tugbench >/dev/null 2>&1 || useradd -m -u 1500 tugbench
+    grep -q '^tugbench:' /etc/subuid || echo tugbench:500000:65536 >>/etc/subuid
+    grep -q '^tugbench:' /etc/subgid || echo tugbench:500000:65536 >>/etc/subgid
+    b=/opt/tugbench; mkdir -p $b/bench $b/bin /run/user/1500
+    cp bench/run.sh $b/bench/; cp $d/tug $d/tug-fixture $b/bin/; chmod -R a+rX $b
+    chown tugbench: /run/user/1500; chmod 700 /run/user/1500
+    asbench() {
+      setpriv --reuid=1500 --regid=1500 --init-groups env HOME=/home/tugbench XDG_RUNTIME_DIR=/run/user/1500 \
+        TUG_BENCH_BIN=$b/bin "$@"
+    }
+    nopod=
+    asbench podman --runtime runc run --rm --network none --rootfs / true 2>&1 | tail -3 || true
+    for cfg in "tmpfs" "disk" "tmpfs taskset -c 0,1"; do
+      set -- $cfg
+      echo "== bench/run.sh ${BENCH_ROUNDS:-30}: stores and run roots on $1${2:+, $*}"
+      env=(); [ $1 = tmpfs ] && env=(TMPDIR=/dev/shm RUNROOT=tmpfs)
+      shift
+      asbench env "${env[@]}" $nopod timeout 60 "$@" bash $b/bench/run.sh ${BENCH_ROUNDS:-30} 2>&1 | tail -12
+      rc=${PIPESTATUS[0]}
+      if [ -z "$nopod" ] && [ "$rc" -ne 0 ]; then
+        echo "(failed with Podman: again without it)"; nopod=NO_PODMAN=1
+        asbench env "${env[@]}" $nopod timeout 60 "$@" bash $b/bench/run.sh ${BENCH_ROUNDS:-30} 2>&1 | tail -12
+      fi
+    done
+    pkill -u tugbench || true
+    rm -f /usr/bin/podman /usr/bin/conmon
+  } >"$out/bench.txt" 2>&1
+fi
 TUG_BINARY=$d/tug timeout ${E2E_SECS:-300} $d/e2e.test -test.v -test.count=1 -test.timeout $(( ${E2E_SECS:-300} - 10 ))s \
   -test.run "${E2E_RUN:-TestLimitsV2|TestRunBasics|TestHostMatrix\$}" >"$out/e2e.txt" 2>&1
 echo "e2e exit: $?" >>"$out/e2e.txt"
@@ -50,4 +99,5 @@ echo "e2e exit: $?" >>"$out/e2e.txt"
   echo "== tug info (tug-e2e)"
   timeout 20 setpriv --reuid=tug-e2e --regid=tug-e2e --clear-groups env HOME=/home/tug-e2e $d/tug info 2>&1
 } >>"$out/host.txt" 2>&1
+cat "$out/bench.txt" 2>/dev/null
 grep -E '^(--- |=== RUN|ok|FAIL|PASS|e2e exit)' "$out/e2e.txt" | grep -v '=== RUN' | tail -60
