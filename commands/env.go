@@ -28,6 +28,8 @@ type Env struct {
 
 	store  *image.Store
 	choice *rt.Choice
+	// entered: this tug is where the store opens (see enter).
+	entered bool
 	// handoff is the parsed command line for the tug re-executed in
 	// tug's namespaces, if it may skip parsing (see runHandoff).
 	handoff string
@@ -110,45 +112,9 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 	if e.store != nil {
 		return e.store, nil
 	}
-	if err := e.loadConfig(); err != nil {
+	if err := e.enter(ctx, mounts); err != nil {
 		return nil, err
 	}
-	choice, err := e.isolation()
-	if err != nil && !mounts {
-		// A command that runs nothing needs only the store: it opens it
-		// as auto would, or, where nothing isolates, as root can.
-		if c, aerr := rt.ChooseIsolation(rt.IsolationAuto); aerr == nil {
-			choice, err = c, nil
-		} else if os.Geteuid() == 0 {
-			choice, err = rt.Choice{Isolation: "none", Why: "none works here, and this command runs nothing: " + oneLine(err.Error())}, nil
-		}
-	}
-	if err != nil {
-		return nil, &ExitError{Code: 125, Err: err}
-	}
-	if e.handoff != "" {
-		// Inherited by the re-executed tug only: this one exits after it.
-		_ = os.Setenv(envHandoff, e.handoff)
-	}
-	if mounts && choice.Entry == rt.EntryMountNamespace {
-		code, err := rt.RunInMountNamespace(ctx, e.Args, choice)
-		if err != nil {
-			return nil, &ExitError{Code: 125, Err: err}
-		}
-		return nil, &ExitError{Code: code}
-	}
-	if choice.UserNamespace() {
-		code, ok, err := e.early.Use(choice, e.Args)
-		if !ok {
-			code, err = e.runUserNamespace(ctx, choice)
-		}
-		if err != nil {
-			return nil, &ExitError{Code: 125, Err: err}
-		}
-		return nil, &ExitError{Code: code}
-	}
-	// Said once, by the tug that runs the command.
-	logrus.Debugf("isolation: %s (%s)", choice.Isolation, choice.Why)
 	s, err := image.Open(image.Options{
 		GraphRoot:         e.Globals.Root,
 		RunRoot:           e.Globals.RunRoot,
@@ -161,6 +127,62 @@ func (e *Env) openStore(ctx context.Context, mounts bool) (*image.Store, error) 
 	logrus.Debugf("storage driver: %s; decided by %s", s.Driver(), s.Driver().Source)
 	e.store = s
 	return s, nil
+}
+
+// EnterForMounts puts this tug where MountingStore opens the store: in
+// the caller, it runs the command in a re-executed tug in the namespaces
+// the isolation needs and returns its exit status as an *ExitError; in
+// that tug, or where none is needed, it returns nil. run calls it first
+// to start the container's init while the store opens.
+func (e *Env) EnterForMounts(ctx context.Context) error {
+	return e.enter(ctx, true)
+}
+
+func (e *Env) enter(ctx context.Context, mounts bool) error {
+	if e.entered {
+		return nil
+	}
+	if err := e.loadConfig(); err != nil {
+		return err
+	}
+	choice, err := e.isolation()
+	if err != nil && !mounts {
+		// A command that runs nothing needs only the store: it opens it
+		// as auto would, or, where nothing isolates, as root can.
+		if c, aerr := rt.ChooseIsolation(rt.IsolationAuto); aerr == nil {
+			choice, err = c, nil
+		} else if os.Geteuid() == 0 {
+			choice, err = rt.Choice{Isolation: "none", Why: "none works here, and this command runs nothing: " + oneLine(err.Error())}, nil
+		}
+	}
+	if err != nil {
+		return &ExitError{Code: 125, Err: err}
+	}
+	if e.handoff != "" {
+		// Inherited by the re-executed tug only: this one exits after it.
+		_ = os.Setenv(envHandoff, e.handoff)
+	}
+	if mounts && choice.Entry == rt.EntryMountNamespace {
+		code, err := rt.RunInMountNamespace(ctx, e.Args, choice)
+		if err != nil {
+			return &ExitError{Code: 125, Err: err}
+		}
+		return &ExitError{Code: code}
+	}
+	if choice.UserNamespace() {
+		code, ok, err := e.early.Use(choice, e.Args)
+		if !ok {
+			code, err = e.runUserNamespace(ctx, choice)
+		}
+		if err != nil {
+			return &ExitError{Code: 125, Err: err}
+		}
+		return &ExitError{Code: code}
+	}
+	// Said once, by the tug that runs the command.
+	logrus.Debugf("isolation: %s (%s)", choice.Isolation, choice.Why)
+	e.entered = true
+	return nil
 }
 
 // runUserNamespace re-executes this tug in the user namespace the choice

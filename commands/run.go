@@ -106,7 +106,7 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		return err
 	}
 	env.Isolation = c.Isolation
-	store, err := env.MountingStore(ctx)
+	err := env.EnterForMounts(ctx)
 	if err != nil {
 		return err
 	}
@@ -128,6 +128,10 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return err
 		}
 		defer init.Abandon()
+	}
+	store, err := env.MountingStore(ctx)
+	if err != nil {
+		return err
 	}
 	img, err := c.image(ctx, env, store)
 	if err != nil {
