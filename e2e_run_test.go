@@ -215,6 +215,13 @@ func TestRunMounts(t *testing.T) {
 	if got := runOut(t, u, store, "--read-only", "--tmpfs", "/tmp", busybox, "sh", "-c", "touch /tmp/x && echo ok"); got != "ok" {
 		t.Fatalf("--read-only with a writable tmpfs: %q", got)
 	}
+	// A mount given before the one above it still shows (Docker mounts
+	// the shallower first).
+	inner := fixture.TempDirFor(t, u)
+	os.WriteFile(filepath.Join(inner, "f"), []byte("inner\n"), 0o644)
+	if got := runOut(t, u, store, "-v", inner+":/data/in", "--tmpfs", "/data", busybox, "cat", "/data/in/f"); got != "inner" {
+		t.Fatalf("-v DIR:/data/in --tmpfs /data: /data/in/f is %q, want the inner mount's file", got)
+	}
 }
 
 // Symlinks in an image must not send tug's own writes or mounts to host

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -423,8 +424,22 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 			return nil, fmt.Errorf("volume at %s: %w", m.Destination, err)
 		}
 	}
+	// A mount goes on after those above its destination, whatever the
+	// order given (Docker sorts them so): -v a:/x/y -v b:/x would
+	// otherwise hide the first under the second. Stable, so that of two
+	// at one destination the later still wins. tug's /etc files stay
+	// first: their mount points are made as they mount, which a
+	// read-only volume over /etc (-v /etc:ro) would refuse.
+	slices.SortStableFunc(mounts, func(a, b rt.Mount) int {
+		return cmp.Compare(mountDepth(a.Destination), mountDepth(b.Destination))
+	})
 	spec.Mounts = append(spec.Mounts, mounts...)
 	return spec, nil
+}
+
+// mountDepth is how many directories deep a mount's destination is.
+func mountDepth(dest string) int {
+	return strings.Count(filepath.Clean("/"+dest), "/")
 }
 
 // security applies --privileged and --security-opt to the seccomp filter
