@@ -224,18 +224,55 @@ func TestRunRmKilledNameReused(t *testing.T) {
 		t.Fatalf("run --rm --name job is %q to inspect, want running", status)
 	}
 	// Its child and the container die by PDEATHSIG, the child's exit
-	// a moment after its command line reads empty.
+	// a moment after its command line reads empty. (inspect, unlike ps,
+	// shows such a container rather than removing it.)
 	got := ""
-	for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(got, "job Exited (137)") && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		got = strings.TrimSpace(mustTug(t, u, store, "ps", "-a", "--format", "{{.Names}} {{.Status}}").Stdout)
+	for deadline := time.Now().Add(10 * time.Second); got != "exited 137" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "job").Stdout)
 	}
-	if !strings.HasPrefix(got, "job Exited (137)") {
-		t.Errorf("after the kill, ps -a shows %q, want job exited with 137", got)
+	if got != "exited 137" {
+		t.Errorf("after the kill, inspect shows job %q, want exited 137", got)
 	}
 	if res := tug(t, u, store, "run", "--rm", "--name", "job", busybox, "echo", "again"); res.Code != 0 || res.Stdout != "again\n" {
 		t.Fatalf("the next run --rm --name job: exit %d, stdout %q\n%s", res.Code, res.Stdout, res.Stderr)
 	}
 	if left := mustTug(t, u, store, "ps", "-aq").Stdout; left != "" {
 		t.Errorf("containers left: %q", left)
+	}
+}
+
+// A killed `run --rm` leaves a container that nothing removes (Docker's
+// daemon would have): the next listing removes it, with its anonymous
+// volume, instead of showing it exited.
+func TestRunRmKilledRemovedByPs(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := isolated(t, u)
+	mustTug(t, u, store, "pull", "-q", busybox)
+	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", "-v", "/scratch", busybox, "sleep", "4256")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	id := ""
+	for deadline := time.Now().Add(15 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		id = strings.TrimSpace(tug(t, u, store, "ps", "-q").Stdout)
+	}
+	vols := strings.TrimSpace(mustTug(t, u, store, "volume", "ls", "-q").Stdout)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if id == "" || len(strings.Fields(vols)) != 1 {
+		t.Fatalf("run --rm -v /scratch: ps -q shows %q, volume ls %q; want one container and its volume", id, vols)
+	}
+	left := id
+	for deadline := time.Now().Add(10 * time.Second); left != "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		left = strings.TrimSpace(mustTug(t, u, store, "ps", "-aq").Stdout)
+	}
+	if left != "" {
+		t.Fatalf("after its tug was killed, ps -a still shows %q", left)
+	}
+	if res := tug(t, u, store, "inspect", id); res.Code == 0 {
+		t.Errorf("the killed run's container %s is still in the store", id)
+	}
+	if v := strings.TrimSpace(mustTug(t, u, store, "volume", "ls", "-q").Stdout); v != "" {
+		t.Errorf("its anonymous volume is left: %q", v)
 	}
 }

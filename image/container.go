@@ -53,10 +53,10 @@ func (s *Store) CreateContainer(img *Image, id, name string, volatile bool) (*Co
 // It reports whether it removed one.
 func (s *Store) removeStaleAutoRemoved(name string) bool {
 	st, err := s.LookupContainer(name)
-	if err != nil || !st.AutoRemove || st.Status != StateExited || st.Name != name {
+	if err != nil || !st.abandoned() || st.Name != name {
 		return false
 	}
-	return s.DeleteContainer(st.ID) == nil
+	return s.removeAbandoned(st)
 }
 
 // SyncNothingMore tells storage not to sync the files it writes with its

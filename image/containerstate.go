@@ -83,6 +83,26 @@ func (c *ContainerState) Running() bool {
 	return (c.Status == StateRunning || c.Status == StateRestarting) && c.TugPid > 0 && processAlive(c.TugPid)
 }
 
+// abandoned reports whether the container was to be removed as it exited
+// (--rm) and nothing will: it has exited and the tug that ran it is gone
+// (killed before it could remove it).
+func (c *ContainerState) abandoned() bool {
+	return c.AutoRemove && c.Status == StateExited && !(c.TugPid > 0 && processAlive(c.TugPid))
+}
+
+// removeAbandoned removes an abandoned container and the anonymous
+// volumes made for it, as its tug would have; it reports whether the
+// container went.
+func (s *Store) removeAbandoned(st *ContainerState) bool {
+	if s.DeleteContainer(st.ID) != nil {
+		return false
+	}
+	for _, v := range st.AnonymousVolumes {
+		_ = s.RemoveVolume(v)
+	}
+	return true
+}
+
 // Settle turns a stale "running" record into an exited one.
 func (c *ContainerState) Settle() {
 	if (c.Status == StateRunning || c.Status == StateRestarting) && !c.Running() {
@@ -180,7 +200,8 @@ func (s *Store) RecordedExit(id string) (int, bool) {
 
 // ContainerStates lists every container in the store, newest first. A
 // container tug did not make (Podman's, say) gets a record built from the
-// store's own.
+// store's own. A --rm container whose tug was killed is removed instead
+// of listed, as Docker's daemon would have removed it when it exited.
 func (s *Store) ContainerStates() ([]*ContainerState, error) {
 	ctrs, err := s.s.Containers()
 	if err != nil {
@@ -188,7 +209,11 @@ func (s *Store) ContainerStates() ([]*ContainerState, error) {
 	}
 	var out []*ContainerState
 	for i := range ctrs {
-		out = append(out, s.stateOf(&ctrs[i]))
+		st := s.stateOf(&ctrs[i])
+		if st.abandoned() && s.removeAbandoned(st) {
+			continue
+		}
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out, nil
