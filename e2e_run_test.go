@@ -209,6 +209,27 @@ func TestRunMounts(t *testing.T) {
 	if got := runOut(t, u, store, "--tmpfs", "/scratch:size=1m", busybox, "sh", "-c", "grep /scratch /proc/mounts | cut -d' ' -f3"); got != "tmpfs" {
 		t.Fatalf("--tmpfs: %q", got)
 	}
+	// Docker's options: mount flags among tmpfs's own, nosuid, nodev and
+	// noexec by default, exec to lift it.
+	opts := func(spec string) string {
+		return runOut(t, u, store, "--tmpfs", spec, busybox, "sh", "-c", "grep ' /scratch ' /proc/mounts | cut -d' ' -f4")
+	}
+	if got := opts("/scratch:rw,noexec,nosuid,size=1m"); !strings.HasPrefix(got, "rw,nosuid,nodev,noexec,") || !strings.Contains(got, "size=1024k") {
+		t.Fatalf("--tmpfs /scratch:rw,noexec,nosuid,size=1m: mounted %q", got)
+	}
+	if got := opts("/scratch:ro,exec"); !strings.HasPrefix(got, "ro,nosuid,nodev,relatime") {
+		t.Fatalf("--tmpfs /scratch:ro,exec: mounted %q", got)
+	}
+	script := "cp /bin/busybox /scratch/sh && /scratch/sh -c true && echo ran"
+	if res := tug(t, u, store, "run", "--rm", "--tmpfs", "/scratch", busybox, "sh", "-c", script); res.Code == 0 || !strings.Contains(res.Stderr, "Permission denied") {
+		t.Fatalf("--tmpfs /scratch: ran a program from it (exit %d, %q), want noexec as Docker's", res.Code, res.Stderr)
+	}
+	if got := runOut(t, u, store, "--tmpfs", "/scratch:exec", busybox, "sh", "-c", script); got != "ran" {
+		t.Fatalf("--tmpfs /scratch:exec: %q", got)
+	}
+	if res := tug(t, u, store, "run", "--rm", "--tmpfs", "/scratch:bogus", busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, `unknown tmpfs option "bogus"`) {
+		t.Fatalf("--tmpfs /scratch:bogus: exit %d, %q", res.Code, res.Stderr)
+	}
 	if res := tug(t, u, store, "run", "--rm", "--read-only", busybox, "touch", "/x"); res.Code == 0 {
 		t.Fatal("--read-only: wrote to the root filesystem")
 	}

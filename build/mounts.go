@@ -245,7 +245,7 @@ func (b *builder) prepareMounts(ctx context.Context, st *stageState, mounts []*i
 			if m.SizeLimit > 0 {
 				data = "size=" + strconv.FormatInt(m.SizeLimit, 10)
 			}
-			r.mounts = append(r.mounts, rt.Mount{Type: "tmpfs", Destination: target, Data: data})
+			r.mounts = append(r.mounts, rt.Mount{Type: "tmpfs", Destination: target, Data: data, Flags: unix.MS_NOSUID | unix.MS_NODEV})
 		case instructions.MountTypeSecret:
 			if err := b.secretMount(r, m, filepath.Join(runDir, "secret-"+strconv.Itoa(i))); err != nil {
 				return r, err

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/profiles/seccomp"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/tugcli/tug/image"
 	"github.com/tugcli/tug/remote"
@@ -572,9 +573,9 @@ func (c *RunCmd) mounts(store *image.Store) (out, copyUp []rt.Mount, err error) 
 		if !filepath.IsAbs(dest) {
 			return nil, nil, fmt.Errorf("invalid --tmpfs %q: the path must be absolute", t)
 		}
-		m := rt.Mount{Type: "tmpfs", Destination: dest, Data: "mode=1777"}
-		if opts != "" {
-			m.Data = opts
+		m, err := tmpfsMount(dest, opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("invalid --tmpfs %q: %w", t, err)
 		}
 		out = append(out, m)
 	}
@@ -728,11 +729,60 @@ func parseMount(store *image.Store, s string) (m rt.Mount, nocopy bool, err erro
 		}
 		m.Type, m.Source = "bind", dir
 	case "tmpfs":
-		m.Data = strings.Join(append([]string{"mode=1777"}, tmpfsOpts...), ",")
+		ro := m.ReadOnly
+		if m, err = tmpfsMount(m.Destination, strings.Join(tmpfsOpts, ",")); err != nil {
+			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: %w", s, err)
+		}
+		m.ReadOnly = m.ReadOnly || ro
 	default:
 		return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: type must be bind, volume or tmpfs", s)
 	}
 	return m, nocopy, nil
+}
+
+// tmpfsFlags are the --tmpfs options that are mount flags, not tmpfs's
+// own: set (true) or cleared.
+var tmpfsFlags = map[string]struct {
+	flag uintptr
+	set  bool
+}{
+	"nosuid": {unix.MS_NOSUID, true}, "suid": {unix.MS_NOSUID, false},
+	"nodev": {unix.MS_NODEV, true}, "dev": {unix.MS_NODEV, false},
+	"noexec": {unix.MS_NOEXEC, true}, "exec": {unix.MS_NOEXEC, false},
+	"sync": {unix.MS_SYNCHRONOUS, true}, "async": {unix.MS_SYNCHRONOUS, false},
+	"dirsync": {unix.MS_DIRSYNC, true},
+	"noatime": {unix.MS_NOATIME, true}, "atime": {unix.MS_NOATIME, false},
+	"nodiratime": {unix.MS_NODIRATIME, true}, "diratime": {unix.MS_NODIRATIME, false},
+	"relatime": {unix.MS_RELATIME, true}, "norelatime": {unix.MS_RELATIME, false},
+	"strictatime": {unix.MS_STRICTATIME, true}, "nostrictatime": {unix.MS_STRICTATIME, false},
+}
+
+// tmpfsMount is a tmpfs at dest with Docker's defaults (rw, nosuid, nodev,
+// noexec, mode 1777) changed by opts, --tmpfs's comma-separated options:
+// ro/rw and the mount flags above; the rest (size=, mode=, uid=, gid=,
+// nr_inodes=, ...) go to tmpfs, which refuses what it does not know.
+func tmpfsMount(dest, opts string) (rt.Mount, error) {
+	m := rt.Mount{Type: "tmpfs", Destination: dest, Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}
+	data := []string{"mode=1777"}
+	for _, o := range strings.Split(opts, ",") {
+		switch f, ok := tmpfsFlags[o]; {
+		case o == "":
+		case o == "ro" || o == "rw":
+			m.ReadOnly = o == "ro"
+		case ok && f.set:
+			m.Flags |= f.flag
+		case ok:
+			m.Flags &^= f.flag
+		case strings.HasPrefix(o, "mode="):
+			data[0] = o
+		case strings.Contains(o, "="):
+			data = append(data, o)
+		default:
+			return rt.Mount{}, fmt.Errorf("unknown tmpfs option %q", o)
+		}
+	}
+	m.Data = strings.Join(data, ",")
+	return m, nil
 }
 
 var ulimitNames = map[string]int{

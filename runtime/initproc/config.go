@@ -106,6 +106,9 @@ type Mount struct {
 	ReadOnly    bool
 	// Data is mount data for tmpfs, e.g. "size=64m,mode=1777".
 	Data string
+	// Flags are a tmpfs's MS_* mount flags (MS_RDONLY comes from
+	// ReadOnly).
+	Flags uintptr `json:",omitempty"`
 }
 
 // Rlimit is one resource limit (RLIMIT_NOFILE, ...).

@@ -204,7 +204,7 @@ func mountOne(root string, m Mount) error {
 		if err != nil {
 			return err
 		}
-		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+		flags := m.Flags
 		if m.ReadOnly {
 			flags |= unix.MS_RDONLY
 		}
