@@ -183,7 +183,8 @@ func TestRunMounts(t *testing.T) {
 	u := fixture.RootlessUser(t)
 	store := pulled(t, u)
 	host := fixture.TempDirFor(t, u)
-	runOut(t, u, store, "-v", host+":/data", busybox, "sh", "-c", "echo hi > /data/f")
+	// :cached (compose files from Docker Desktop) is accepted and ignored, as Docker does.
+	runOut(t, u, store, "-v", host+":/data:cached", busybox, "sh", "-c", "echo hi > /data/f")
 	if b, err := os.ReadFile(filepath.Join(host, "f")); err != nil || string(b) != "hi\n" {
 		t.Fatalf("file written to a bind mount: %q, %v", b, err)
 	}
@@ -835,5 +836,14 @@ func TestAnonymousVolumes(t *testing.T) {
 	mustTug(t, u, store, "run", "--rm", "--network", "none", "-v", "mine:/data", "withvolume", "true")
 	if v := volumes(); len(v) != 1 || v[0] != "mine" {
 		t.Errorf("after run --rm of an image with a VOLUME, and one with -v mine:/data over it: volume ls -q %v, want [mine]", v)
+	}
+	// --mount type=volume without a source is one too.
+	mustTug(t, u, store, "run", "--name", "mounted", "--network", "none", "--mount", "type=volume,target=/m", busybox, "touch", "/m/x")
+	if v := volumes(); len(v) != 2 {
+		t.Errorf("--mount type=volume,target=/m: volume ls -q %v, want mine and an anonymous one", v)
+	}
+	mustTug(t, u, store, "rm", "-v", "mounted")
+	if v := volumes(); len(v) != 1 {
+		t.Errorf("rm -v of a container with --mount type=volume,target=/m: volume ls -q %v, want [mine]", v)
 	}
 }

@@ -580,9 +580,12 @@ func (c *RunCmd) mounts(store *image.Store) (out, copyUp []rt.Mount, err error) 
 		out = append(out, m)
 	}
 	for _, spec := range c.Mount {
-		m, nocopy, err := parseMount(store, spec)
+		m, nocopy, anonymous, err := parseMount(store, spec)
 		if err != nil {
 			return nil, nil, err
+		}
+		if anonymous != "" {
+			c.anonymous = append(c.anonymous, anonymous)
 		}
 		out = append(out, m)
 		if _, named := store.VolumeOf(m.Source); named && !nocopy {
@@ -631,7 +634,11 @@ func parseVolume(store *image.Store, v string) (m rt.Mount, nocopy bool, anonymo
 	m = rt.Mount{Type: "bind", Destination: dest}
 	for _, o := range strings.Split(opts, ",") {
 		switch o {
-		case "", "rw", "z", "Z", "rprivate", "private", "rslave", "slave":
+		// Propagation modes tug does not change (its mounts are private
+		// to the container), SELinux relabelling it does not do, and the
+		// consistency modes Docker also ignores on Linux (compose files
+		// written for Docker Desktop carry :cached).
+		case "", "rw", "z", "Z", "rprivate", "private", "rslave", "slave", "cached", "delegated", "consistent":
 		case "ro":
 			m.ReadOnly = true
 		case "nocopy":
@@ -681,8 +688,9 @@ func volumeSource(store *image.Store, src string, create bool) (string, error) {
 	return v.Mountpoint, nil
 }
 
-// parseMount reads --mount type=...,source=...,target=...[,readonly].
-func parseMount(store *image.Store, s string) (m rt.Mount, nocopy bool, err error) {
+// parseMount reads --mount type=...,source=...,target=...[,readonly]; a
+// volume without a source is an anonymous one, named in anonymous.
+func parseMount(store *image.Store, s string) (m rt.Mount, nocopy bool, anonymous string, err error) {
 	m = rt.Mount{Type: "volume"}
 	var src string
 	var tmpfsOpts []string
@@ -705,39 +713,47 @@ func parseMount(store *image.Store, s string) (m rt.Mount, nocopy bool, err erro
 			nocopy = !hasV || v == "true" || v == "1"
 		case "bind-propagation", "consistency":
 		default:
-			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: unknown field %q", s, k)
+			return rt.Mount{}, false, "", fmt.Errorf("invalid --mount %q: unknown field %q", s, k)
 		}
 	}
 	if !filepath.IsAbs(m.Destination) {
-		return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: target must be an absolute path", s)
+		return rt.Mount{}, false, "", fmt.Errorf("invalid --mount %q: target must be an absolute path", s)
 	}
 	switch m.Type {
 	case "bind":
 		abs, err := filepath.Abs(src)
 		if err != nil || src == "" {
-			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: a bind mount needs a source", s)
+			return rt.Mount{}, false, "", fmt.Errorf("invalid --mount %q: a bind mount needs a source", s)
 		}
 		// Unlike -v, --mount does not create a missing source (as Docker).
 		if _, err := os.Stat(abs); err != nil {
-			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: bind source path does not exist: %s", s, abs)
+			return rt.Mount{}, false, "", fmt.Errorf("invalid --mount %q: bind source path does not exist: %s", s, abs)
 		}
 		m.Source = abs
 	case "volume":
+		if src == "" {
+			vol, err := store.CreateVolume(image.NewContainerID())
+			if err != nil {
+				return rt.Mount{}, false, "", fmt.Errorf("invalid --mount %q: %w", s, err)
+			}
+			m.Type, m.Source = "bind", vol.Mountpoint
+			return m, nocopy, vol.Name, nil
+		}
 		dir, err := volumeSource(store, src, true)
 		if err != nil {
-			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: %w", s, err)
+			return rt.Mount{}, false, "", fmt.Errorf("invalid --mount %q: %w", s, err)
 		}
 		m.Type, m.Source = "bind", dir
 	case "tmpfs":
 		ro := m.ReadOnly
 		if m, err = tmpfsMount(m.Destination, strings.Join(tmpfsOpts, ",")); err != nil {
-			return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: %w", s, err)
+			return rt.Mount{}, false, "", fmt.Errorf("invalid --mount %q: %w", s, err)
 		}
 		m.ReadOnly = m.ReadOnly || ro
 	default:
-		return rt.Mount{}, false, fmt.Errorf("invalid --mount %q: type must be bind, volume or tmpfs", s)
+		return rt.Mount{}, false, "", fmt.Errorf("invalid --mount %q: type must be bind, volume or tmpfs", s)
 	}
-	return m, nocopy, nil
+	return m, nocopy, "", nil
 }
 
 // tmpfsFlags are the --tmpfs options that are mount flags, not tmpfs's
