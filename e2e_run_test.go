@@ -83,6 +83,7 @@ func TestRunBasics(t *testing.T) {
 				{[]string{registry.Addr + "/nosuchimage"}, 125, "nosuchimage"},
 				{[]string{"-u", "nosuchuser", busybox, "id"}, 125, "nosuchuser"},
 				{[]string{"-e", "=bad", busybox, "true"}, 125, "invalid environment variable: =bad"},
+				{[]string{"--hostname", strings.Repeat("h", 65), busybox, "true"}, 125, "the most a host name can have is 64"},
 			} {
 				res := tug(t, u, store, append([]string{"run", "--rm"}, tc.args...)...)
 				if res.Code != tc.code || !strings.Contains(res.Stderr, tc.msg) {

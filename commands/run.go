@@ -104,6 +104,11 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
+	// The kernel takes 64 bytes (HOST_NAME_MAX); checked here, a longer
+	// one fails before anything is made, and says why.
+	if len(c.Hostname) > 64 {
+		return fmt.Errorf("invalid hostname %q: it has %d characters, the most a host name can have is 64", c.Hostname, len(c.Hostname))
+	}
 	if _, err := rt.ParseIsolation(c.Isolation); err != nil {
 		return err
 	}
