@@ -569,6 +569,12 @@ func TestVersionAndHelpNeedNoStore(t *testing.T) {
 	if !strings.Contains(v.Stdout, "Version:") || strings.Contains(v.Stderr, "WARNING") {
 		t.Fatalf("version: %q %q", v.Stdout, v.Stderr)
 	}
+	// docker --version's one line, before a command or alone.
+	for _, args := range [][]string{{"--version"}, {"--version", "run"}} {
+		if res := tug(t, u, []string{"--root", "/nonexistent/x"}, args...); res.Code != 0 || !strings.HasPrefix(res.Stdout, "tug version ") || !strings.Contains(res.Stdout, ", build ") || strings.Count(res.Stdout, "\n") != 1 {
+			t.Fatalf("tug %v: exit %d, %q, want one line: tug version VERSION, build COMMIT", args, res.Code, res.Stdout)
+		}
+	}
 	bad := tug(t, u, nil, "pull", "--nosuchflag", "x")
 	if bad.Code != 125 {
 		t.Fatalf("unknown flag exited %d, want 125", bad.Code)

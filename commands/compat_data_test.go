@@ -143,7 +143,7 @@ var compatCommands = []compatCommand{
 --tlscert | A | No daemon to connect to.
 --tlskey | A | No daemon to connect to.
 --tlsverify | A | No daemon to connect to.
--v, --version | A | Use tug version.
+--version | D | --version prints "tug version VERSION, build COMMIT" as Docker's does; -v is run's --volume, not this. e2e: TestVersionAndHelpNeedNoStore.
 `, extra: map[string]string{
 		"root":           "The store's root directory (Podman's default for the user).",
 		"runroot":        "The store's state directory.",

@@ -28,6 +28,8 @@ type Globals struct {
 	StorageDriver string `name:"storage-driver" help:"Storage driver: overlay or vfs (default: from storage.conf, else overlay when it works)." placeholder:"NAME"`
 	LogLevel      string `name:"log-level" short:"l" help:"Log level: debug, info, warn, error." enum:"debug,info,warn,error" default:"warn"`
 	Debug         bool   `name:"debug" short:"D" help:"Debug output: logs and the chain of causes of an error."`
+	// Docker's -v is run's --volume here; the long form alone.
+	PrintVersion kong.VersionFlag `name:"version" help:"Print version information and quit."`
 }
 
 // CLI is tug's grammar.
@@ -150,6 +152,7 @@ func execute(ctx context.Context, env *Env, args []string) int {
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
 		kong.Help(printHelp),
+		kong.Vars{"version": versionLine()},
 		kong.BindFor[context.Context](ctx),
 		kong.Bind(env),
 		onlyCommand(args),

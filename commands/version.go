@@ -31,16 +31,27 @@ type clientVersion struct {
 	Arch      string
 }
 
-// Run prints the version; it opens no store.
-func (c *VersionCmd) Run(ctx context.Context, env *Env) error {
-	v := versionInfo{Client: clientVersion{Version: Version, GoVersion: runtime.Version(), GitCommit: "unknown", Os: runtime.GOOS, Arch: runtime.GOARCH}}
+// gitCommit is the commit tug was built from, as Go recorded it.
+func gitCommit() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {
-				v.Client.GitCommit = s.Value[:min(len(s.Value), 12)]
+				return s.Value[:min(len(s.Value), 12)]
 			}
 		}
 	}
+	return "unknown"
+}
+
+// versionLine is what tug --version prints, as docker --version does
+// ("Docker version 27.3.1, build ce12230").
+func versionLine() string {
+	return fmt.Sprintf("tug version %s, build %s", Version, gitCommit())
+}
+
+// Run prints the version; it opens no store.
+func (c *VersionCmd) Run(ctx context.Context, env *Env) error {
+	v := versionInfo{Client: clientVersion{Version: Version, GoVersion: runtime.Version(), GitCommit: gitCommit(), Os: runtime.GOOS, Arch: runtime.GOARCH}}
 	if c.Format != "" {
 		return writeObject(env.Stdout, c.Format, v)
 	}
