@@ -848,3 +848,19 @@ func TestAnonymousVolumes(t *testing.T) {
 		t.Errorf("rm -v of a container with --mount type=volume,target=/m: volume ls -q %v, want [mine]", v)
 	}
 }
+
+// run pulls a missing image as Docker's does, saying so on stderr; -q
+// silences the pull's progress and leaves the one line before it. stdout
+// has the command's output alone either way.
+func TestRunPullOutput(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	res := tug(t, u, isolated(t, u), "run", "--rm", "--network", "none", busybox, "echo", "hi")
+	if res.Code != 0 || res.Stdout != "hi\n" || !strings.HasPrefix(res.Stderr, "Unable to find image '"+busybox+"' locally\n") ||
+		!strings.Contains(res.Stderr, "Pulling "+busybox) || !strings.Contains(res.Stderr, "Status: Downloaded newer image for "+busybox) {
+		t.Fatalf("run of a missing image: exit %d, stdout %q, stderr %q", res.Code, res.Stdout, res.Stderr)
+	}
+	res = tug(t, u, isolated(t, u), "run", "--rm", "-q", "--network", "none", busybox, "echo", "hi")
+	if res.Code != 0 || res.Stdout != "hi\n" || res.Stderr != "Unable to find image '"+busybox+"' locally\n" {
+		t.Fatalf("run -q of a missing image: exit %d, stdout %q, stderr %q (want only the line that it is not here)", res.Code, res.Stdout, res.Stderr)
+	}
+}

@@ -101,7 +101,7 @@ const runRows = `
 -p, --publish | S | e2e: TestNetworkPublish.
 -P, --publish-all | S | e2e: TestNetworkPublishAllAndAddress.
 --pull | S | always, missing (the default) or never.
--q, --quiet | A | Not implemented: the pull progress of a run goes to stderr.
+-q, --quiet | S | e2e: TestRunPullOutput. The pull's progress is silenced; "Unable to find image" stays, as Docker's.
 --read-only | S | e2e: TestRunIsolation.
 --restart | S | e2e: TestRestartPolicies. Carried out by the container's monitor, for detached containers.
 --rm | S | e2e: TestRunBasics.

@@ -59,6 +59,7 @@ type RunCmd struct {
 	Mount       []string `sep:"none" help:"Attach a filesystem mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]."`
 	Init        bool     `help:"Run an init inside the container that forwards signals and reaps processes."`
 	Pull        string   `default:"missing" enum:"always,missing,never" help:"Pull image before running: always, missing, never."`
+	Quiet       bool     `short:"q" help:"Suppress the pull output."`
 	TLSVerify   bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling."`
 	Image       string   `arg:"" name:"IMAGE" passthrough:"partial" help:"Image to run."`
 	Command     []string `arg:"" optional:"" name:"COMMAND" passthrough:"all" help:"Command and arguments."`
@@ -310,7 +311,8 @@ func (c *RunCmd) image(ctx context.Context, env *Env, store *image.Store) (*imag
 		}
 		fmt.Fprintf(env.Stderr, "Unable to find image '%s' locally\n", c.Image)
 	}
-	pull := &PullCmd{Quiet: false, TLSVerify: c.TLSVerify, Ref: c.Image}
+	// -q silences the pull's progress, not the line above (as Docker's).
+	pull := &PullCmd{Quiet: c.Quiet, TLSVerify: c.TLSVerify, Ref: c.Image}
 	res, err := pull.pull(ctx, env, store, env.Stderr)
 	if err != nil {
 		return nil, err
