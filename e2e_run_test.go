@@ -232,6 +232,24 @@ func TestRunMounts(t *testing.T) {
 	if res := tug(t, u, store, "run", "--rm", "--tmpfs", "/scratch:bogus", busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, `unknown tmpfs option "bogus"`) {
 		t.Fatalf("--tmpfs /scratch:bogus: exit %d, %q", res.Code, res.Stderr)
 	}
+	// /dev/shm: Docker's 64m, or --shm-size (with tug as PID 1 too, whose
+	// init mounts it from the whole spec, not the early one).
+	shm := "grep ' /dev/shm ' /proc/mounts | grep -o 'size=[0-9]*k'"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "size=65536k"},
+		{[]string{"--shm-size", "128m"}, "size=131072k"},
+		{[]string{"--init", "--shm-size", "1g"}, "size=1048576k"},
+	} {
+		if got := runOut(t, u, store, append(tc.args, busybox, "sh", "-c", shm)...); got != tc.want {
+			t.Fatalf("run %v: /dev/shm has %q, want %s", tc.args, got, tc.want)
+		}
+	}
+	if res := tug(t, u, store, "run", "--rm", "--shm-size", "lots", busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, `invalid --shm-size "lots"`) {
+		t.Fatalf("--shm-size lots: exit %d, %q", res.Code, res.Stderr)
+	}
 	if res := tug(t, u, store, "run", "--rm", "--read-only", busybox, "touch", "/x"); res.Code == 0 {
 		t.Fatal("--read-only: wrote to the root filesystem")
 	}

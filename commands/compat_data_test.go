@@ -107,7 +107,7 @@ const runRows = `
 --rm | S | e2e: TestRunBasics.
 --runtime | A | tug is its own runtime.
 --security-opt | D | e2e: TestRunSeccompProfileFile. seccomp=unconfined or a profile file, and no-new-privileges; label= and apparmor= are accepted and ignored (tug has no SELinux or AppArmor confinement).
---shm-size | A | Not implemented.
+--shm-size | S | e2e: TestRunMounts. /dev/shm's size (64m by default, as Docker's).
 --sig-proxy | A | A foreground run always forwards signals to the container (e2e: TestRunForwardsSignals).
 --stop-signal | S | e2e: TestStopSignal.
 --stop-timeout | S | e2e: TestStopSignal.

@@ -60,6 +60,7 @@ type RunCmd struct {
 	Init        bool     `help:"Run an init inside the container that forwards signals and reaps processes."`
 	Pull        string   `default:"missing" enum:"always,missing,never" help:"Pull image before running: always, missing, never."`
 	Quiet       bool     `short:"q" help:"Suppress the pull output."`
+	ShmSize     string   `name:"shm-size" help:"Size of /dev/shm, e.g. 256m (default 64m)." placeholder:"BYTES"`
 	TLSVerify   bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling."`
 	Image       string   `arg:"" name:"IMAGE" passthrough:"partial" help:"Image to run."`
 	Command     []string `arg:"" optional:"" name:"COMMAND" passthrough:"all" help:"Command and arguments."`
@@ -69,6 +70,8 @@ type RunCmd struct {
 	create bool // tug create: prepare, do not start
 	// anonymous are the volumes made for this container's -v DEST.
 	anonymous []string
+	// shmSize is --shm-size in bytes.
+	shmSize int64
 }
 
 // Run creates the container, runs it in the foreground, and exits with its
@@ -107,6 +110,13 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	}
 	// The kernel takes 64 bytes (HOST_NAME_MAX); checked here, a longer
 	// one fails before anything is made, and says why.
+	if c.ShmSize != "" {
+		n, err := units.RAMInBytes(c.ShmSize)
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid --shm-size %q: want a size, e.g. 256m or 1g (0: the default, 64m)", c.ShmSize)
+		}
+		c.shmSize = n
+	}
 	if len(c.Hostname) > 64 {
 		return fmt.Errorf("invalid hostname %q: it has %d characters, the most a host name can have is 64", c.Hostname, len(c.Hostname))
 	}
@@ -289,6 +299,7 @@ func (c *RunCmd) earlySpec(id string, env *Env) *rt.Spec {
 			Tty:         c.TTY,
 			HostNetwork: c.networkMode() == "host",
 			Isolation:   env.ChosenIsolation(),
+			ShmSize:     c.shmSize,
 		},
 		Resources: c.resources(id),
 	}
@@ -375,6 +386,7 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 			AdditionalGIDs: user.AdditionalGIDs,
 			Hostname:       hostname,
 			ReadOnlyRootfs: c.ReadOnly,
+			ShmSize:        c.shmSize,
 			MaskedPaths:    rt.DefaultMaskedPaths,
 			ReadonlyPaths:  rt.DefaultReadonlyPaths,
 			Init:           c.Init,

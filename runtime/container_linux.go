@@ -347,7 +347,7 @@ func (p *Prestarted) Mounted(rootfs string, privileged bool) error {
 		return err
 	}
 	partial := &Spec{Config: initproc.Config{
-		Partial: true, Rootfs: rootfs, Privileged: privileged,
+		Partial: true, Rootfs: rootfs, Privileged: privileged, ShmSize: p.early.ShmSize,
 		HostNetwork: p.early.HostNetwork, Isolation: p.early.Isolation, UnshareMountNamespace: p.early.UnshareMountNamespace,
 	}}
 	if err := json.NewEncoder(p.specW).Encode(partial); err != nil {

@@ -29,6 +29,9 @@ type Config struct {
 	Mounts []Mount
 	// ReadOnlyRootfs remounts / read-only after the mounts are made.
 	ReadOnlyRootfs bool
+	// ShmSize is /dev/shm's size in bytes (--shm-size); 0 is Docker's
+	// default, 64 MiB.
+	ShmSize int64 `json:",omitempty"`
 	// MaskedPaths are hidden (an empty read-only tmpfs over a directory,
 	// /dev/null over a file); ReadonlyPaths are bound read-only.
 	MaskedPaths   []string

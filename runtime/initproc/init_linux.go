@@ -147,7 +147,7 @@ func Main(h Hooks) {
 				fail(125, fmt.Errorf("reading the container spec: %w", err))
 			}
 			specFile.Close()
-			if spec.Partial || spec.Rootfs != first.Rootfs || spec.Privileged != first.Privileged || spec.HostNetwork != first.HostNetwork ||
+			if spec.Partial || spec.Rootfs != first.Rootfs || spec.Privileged != first.Privileged || spec.HostNetwork != first.HostNetwork || spec.ShmSize != first.ShmSize ||
 				spec.Isolation != first.Isolation || spec.UnshareMountNamespace != first.UnshareMountNamespace || spec.NoMountNamespace {
 				fail(125, errors.New("internal error: the container's spec differs from the partial one its mounts were made for"))
 			}

@@ -150,7 +150,11 @@ func mountDev(root string, spec *Config) error {
 	if err := os.Mkdir(shm, 0o1777); err != nil {
 		return err
 	}
-	if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+	size := int64(64 << 20)
+	if spec.ShmSize > 0 {
+		size = spec.ShmSize
+	}
+	if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, fmt.Sprintf("mode=1777,size=%d", size)); err != nil {
 		return mountErr("mounting /dev/shm", shm, err)
 	}
 	mq := filepath.Join(dev, "mqueue")
