@@ -882,3 +882,36 @@ func TestRunPullOutput(t *testing.T) {
 		t.Fatalf("run -q of a missing image: exit %d, stdout %q, stderr %q (want only the line that it is not here)", res.Code, res.Stdout, res.Stderr)
 	}
 }
+
+// --cidfile, as Docker's: the id written once the container is made, an
+// existing file refused before anything is made, no file left by a run
+// that made no container.
+func TestRunCIDFile(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	dir := fixture.TempDirFor(t, u)
+	cid := filepath.Join(dir, "cid")
+	id := lastLine(mustTug(t, u, store, "run", "-d", "--rm", "--cidfile", cid, "--network", "none", busybox, "sleep", "4257").Stdout)
+	cleanupContainers(t, u, store, id)
+	if b, err := os.ReadFile(cid); err != nil || string(b) != id {
+		t.Fatalf("--cidfile holds %q (%v), want the id run -d printed, %s", b, err, id)
+	}
+	before := mustTug(t, u, store, "ps", "-aq").Stdout
+	res := tug(t, u, store, "run", "--rm", "--cidfile", cid, "--network", "none", busybox, "true")
+	if res.Code != 125 || !strings.Contains(res.Stderr, "container ID file found") {
+		t.Fatalf("--cidfile of an existing file: exit %d, %q", res.Code, res.Stderr)
+	}
+	if after := mustTug(t, u, store, "ps", "-aq").Stdout; after != before {
+		t.Errorf("a refused --cidfile made a container: ps -aq %q, was %q", after, before)
+	}
+	if b, _ := os.ReadFile(cid); string(b) != id {
+		t.Errorf("a refused --cidfile changed the file to %q", b)
+	}
+	none := filepath.Join(dir, "none")
+	if res := tug(t, u, store, "run", "--rm", "--cidfile", none, "--pull", "never", registry.Addr+"/nosuchimage", "true"); res.Code != 125 {
+		t.Fatalf("run of a missing image: exit %d, %q", res.Code, res.Stderr)
+	}
+	if _, err := os.Stat(none); !os.IsNotExist(err) {
+		t.Errorf("a run that made no container left its --cidfile (%v)", err)
+	}
+}

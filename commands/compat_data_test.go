@@ -31,7 +31,7 @@ const runRows = `
 --cap-drop | S | e2e: TestRunIsolation. Also takes a comma-separated list.
 --cgroup-parent | D | e2e: TestLimitsCgroupParent. A cgroupfs path (absolute from the root of the cgroup tree, or relative to the cgroup tug may write), never a systemd slice.
 --cgroupns | A | Every container gets its own cgroup namespace.
---cidfile | A | Not implemented; -d prints the id.
+--cidfile | S | e2e: TestRunCIDFile. Written once the container is made; an existing file is refused (125) and left alone; removed again if no container is made.
 --cpu-count | A | Windows only.
 --cpu-percent | A | Windows only.
 --cpu-period | A | CPU limits are --cpus and --cpu-shares.

@@ -61,6 +61,7 @@ type RunCmd struct {
 	Pull        string   `default:"missing" enum:"always,missing,never" help:"Pull image before running: always, missing, never."`
 	Quiet       bool     `short:"q" help:"Suppress the pull output."`
 	ShmSize     string   `name:"shm-size" help:"Size of /dev/shm, e.g. 256m (default 64m)." placeholder:"BYTES"`
+	CIDFile     string   `name:"cidfile" help:"Write the container ID to the file." placeholder:"FILE"`
 	TLSVerify   bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling."`
 	Image       string   `arg:"" name:"IMAGE" passthrough:"partial" help:"Image to run."`
 	Command     []string `arg:"" optional:"" name:"COMMAND" passthrough:"all" help:"Command and arguments."`
@@ -108,8 +109,6 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
-	// The kernel takes 64 bytes (HOST_NAME_MAX); checked here, a longer
-	// one fails before anything is made, and says why.
 	if c.ShmSize != "" {
 		n, err := units.RAMInBytes(c.ShmSize)
 		if err != nil || n < 0 {
@@ -117,6 +116,8 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		}
 		c.shmSize = n
 	}
+	// The kernel takes 64 bytes (HOST_NAME_MAX); checked here, a longer
+	// one fails before anything is made, and says why.
 	if len(c.Hostname) > 64 {
 		return fmt.Errorf("invalid hostname %q: it has %d characters, the most a host name can have is 64", c.Hostname, len(c.Hostname))
 	}
@@ -127,6 +128,23 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	err := env.EnterForMounts(ctx)
 	if err != nil {
 		return err
+	}
+	// Taken now, in the tug that makes the container, as Docker takes it
+	// before creating: an existing file means another container may own
+	// it. It goes again unless the container is made.
+	var cidFile *os.File
+	if c.CIDFile != "" {
+		if cidFile, err = os.OpenFile(c.CIDFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("container ID file found, make sure the other container isn't running or delete %s", c.CIDFile)
+		} else if err != nil {
+			return fmt.Errorf("opening the container ID file: %w", err)
+		}
+		defer func() {
+			if cidFile != nil {
+				cidFile.Close()
+				os.Remove(c.CIDFile)
+			}
+		}()
 	}
 	// Inside tug's namespaces now, where the container's cgroup is made.
 	if err := c.ResourceFlags.resolve(); err != nil {
@@ -172,6 +190,16 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	ctr, err := store.CreateContainer(img, id, name, c.Rm)
 	if err != nil {
 		return err
+	}
+	if cidFile != nil {
+		_, err := cidFile.WriteString(ctr.ID)
+		if cerr := cidFile.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("writing the container ID file %s: %w", c.CIDFile, err)
+		}
+		cidFile = nil
 	}
 	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm, Restart: c.Restart, OpenStdin: c.Interactive, StopSignal: img.Config.Config.StopSignal, StopTimeout: c.StopTimeout}
 	if c.StopSignal != "" {
