@@ -915,3 +915,21 @@ func TestRunCIDFile(t *testing.T) {
 		t.Errorf("a run that made no container left its --cidfile (%v)", err)
 	}
 }
+
+// --group-add joins groups by name (the image's /etc/group) or number,
+// beside the user's own; an unknown name is refused by name; without a
+// subordinate range no other group can be mapped, and tug says so.
+func TestRunGroupAdd(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	if got := runOut(t, u, store, "-u", "user", "--group-add", "4000", "--group-add", "nobody", busybox, "id", "-G"); got != "1000 4000 65534" {
+		t.Fatalf("-u user --group-add 4000 --group-add nobody: id -G %q, want 1000 4000 65534", got)
+	}
+	if res := tug(t, u, store, "run", "--rm", "--group-add", "nosuchgroup", busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, "unable to find group nosuchgroup") {
+		t.Fatalf("--group-add nosuchgroup: exit %d, %q", res.Code, res.Stderr)
+	}
+	nosub := fixture.NoSubIDUser(t)
+	if res := tug(t, nosub, pulled(t, nosub), "run", "--rm", "--group-add", "10", busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, "--group-add needs more ids than your own") {
+		t.Fatalf("--group-add without a subordinate range: exit %d, %q", res.Code, res.Stderr)
+	}
+}

@@ -59,7 +59,7 @@ const runRows = `
 --env-file | S | e2e: TestRunImageConfigOverrides.
 --expose | A | Not implemented; -P publishes the image's EXPOSEd ports.
 --gpus | A | GPUs are not passed into containers.
---group-add | A | Not implemented.
+--group-add | S | e2e: TestRunGroupAdd. Names from the image's /etc/group, or numbers; needs a subordinate id range rootless.
 --health-cmd | A | No health checks: there is no daemon to run them.
 --health-interval | A | No health checks: there is no daemon to run them.
 --health-retries | A | No health checks: there is no daemon to run them.

@@ -62,6 +62,7 @@ type RunCmd struct {
 	Quiet       bool     `short:"q" help:"Suppress the pull output."`
 	ShmSize     string   `name:"shm-size" help:"Size of /dev/shm, e.g. 256m (default 64m)." placeholder:"BYTES"`
 	CIDFile     string   `name:"cidfile" help:"Write the container ID to the file." placeholder:"FILE"`
+	GroupAdd    []string `name:"group-add" help:"Add additional groups to join." placeholder:"GROUP"`
 	TLSVerify   bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling."`
 	Image       string   `arg:"" name:"IMAGE" passthrough:"partial" help:"Image to run."`
 	Command     []string `arg:"" optional:"" name:"COMMAND" passthrough:"all" help:"Command and arguments."`
@@ -386,6 +387,12 @@ func (c *RunCmd) spec(store *image.Store, img *image.Image, ctr *image.Container
 	}
 	user, err := rt.ResolveUser(rootfs, userSpec)
 	if err != nil {
+		return nil, err
+	}
+	if len(c.GroupAdd) > 0 && rt.SingleIDMapping() {
+		return nil, errors.New("--group-add needs more ids than your own in tug's user namespace: add a subordinate id range to /etc/subuid and /etc/subgid")
+	}
+	if err := rt.AddGroups(rootfs, user, c.GroupAdd); err != nil {
 		return nil, err
 	}
 	hostname := c.Hostname

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,6 +89,32 @@ func ResolveUser(rootfs, spec string) (*User, error) {
 		}
 	}
 	return u, nil
+}
+
+// AddGroups adds Docker's --group-add groups (names from the image's
+// /etc/group, or numbers) to u's supplementary groups.
+func AddGroups(rootfs string, u *User, add []string) error {
+	if len(add) == 0 {
+		return nil
+	}
+	groups, err := readColonFile(rootfs, "/etc/group")
+	if err != nil {
+		return err
+	}
+	for _, g := range add {
+		gid, ok := lookupGroup(groups, g)
+		if !ok {
+			n, err := strconv.ParseUint(g, 10, 32)
+			if err != nil {
+				return fmt.Errorf("unable to find group %s: no matching entries in group file", g)
+			}
+			gid = uint32(n)
+		}
+		if !slices.Contains(u.AdditionalGIDs, gid) {
+			u.AdditionalGIDs = append(u.AdditionalGIDs, gid)
+		}
+	}
+	return nil
 }
 
 func lookupGroup(groups [][]string, s string) (uint32, bool) {
