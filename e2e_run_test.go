@@ -933,3 +933,34 @@ func TestRunGroupAdd(t *testing.T) {
 		t.Fatalf("--group-add without a subordinate range: exit %d, %q", res.Code, res.Stderr)
 	}
 }
+
+// Labels: the image's, then --label-file's, then --label's, shown by
+// inspect and ps, and filtered on by ps.
+func TestRunLabels(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := isolated(t, u)
+	dir := fixture.TempDirFor(t, u)
+	file := filepath.Join(dir, "labels")
+	if err := os.WriteFile(file, []byte("team=infra\n# a comment\nfromfile=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustTug(t, u, store, "create", "--name", "lab", "--label", "app=web", "--label", "team=core", "--label-file", file, "--label", "flag", busybox, "true")
+	mustTug(t, u, store, "create", "--name", "other", busybox, "true")
+	want := "app=web,flag=,fromfile=1,org.opencontainers.image.title=tug-busybox-fixture,team=core"
+	if got := strings.TrimSpace(mustTug(t, u, store, "ps", "-a", "--filter", "name=lab", "--format", "{{.Labels}} {{.Label \"team\"}}").Stdout); got != want+" core" {
+		t.Errorf("ps .Labels, .Label: %q, want %q (the image's label, the file's, --label over both)", got, want+" core")
+	}
+	if got := strings.TrimSpace(mustTug(t, u, store, "inspect", "-f", "{{index .Config.Labels \"app\"}}", "lab").Stdout); got != "web" {
+		t.Errorf("inspect .Config.Labels app: %q", got)
+	}
+	for filter, names := range map[string]string{"label=app=web": "lab", "label=app=db": "", "label=flag": "lab", "label=org.opencontainers.image.title": "lab other"} {
+		got := strings.Fields(mustTug(t, u, store, "ps", "-a", "--filter", filter, "--format", "{{.Names}}").Stdout)
+		slices.Sort(got)
+		if strings.Join(got, " ") != names {
+			t.Errorf("ps -a --filter %s: %v, want %q", filter, got, names)
+		}
+	}
+	if res := tug(t, u, store, "run", "--rm", "--label", "=x", busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, `invalid label "=x"`) {
+		t.Errorf("--label =x: exit %d, %q", res.Code, res.Stderr)
+	}
+}

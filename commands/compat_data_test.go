@@ -76,8 +76,8 @@ const runRows = `
 --ip6 | A | No user-defined networks.
 --ipc | A | Every container gets its own IPC namespace; sharing one is not implemented.
 --isolation | D | e2e: TestIsolationInContainerPicksChroot, TestIsolationNested. Docker's is Windows only (on Linux it takes only default); tug's, as Buildah's, takes auto (the default, and what default means: the strongest that works here), rootless (namespaces) or chroot (root that can make no namespace, as in a container: the host's network, processes and IPC). --debug says which auto chose.
--l, --label | A | Containers carry no labels yet.
---label-file | A | Containers carry no labels yet.
+--label | D | e2e: TestRunLabels. Over the image's labels, shown by inspect (.Config.Labels) and ps (--filter label=, .Labels, .Label); -l is the global --log-level here, so the long form only.
+--label-file | S | e2e: TestRunLabels. KEY=VALUE lines; --label wins over it.
 --link | A | Legacy container links are not implemented.
 --link-local-ip | A | No user-defined networks.
 --log-driver | A | One log format: tug's own, read by tug logs.
@@ -231,7 +231,7 @@ var compatCommands = []compatCommand{
 `},
 	{cmd: "ps", rows: `
 -a, --all | S | e2e: TestContainerLifecycle.
--f, --filter | D | status, name and id only.
+-f, --filter | D | e2e: TestRunLabels. status, name, id and label (label=KEY or label=KEY=VALUE) only.
 --format | S | Docker's template functions, table and json.
 -n, --last | A | Not implemented.
 -l, --latest | A | Not implemented; tug ps -l is tug's global --log-level and wants a value.

@@ -3,6 +3,8 @@ package commands
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +20,7 @@ type PsCmd struct {
 	Quiet   bool     `short:"q" help:"Only display container IDs."`
 	NoTrunc bool     `name:"no-trunc" help:"Don't truncate output."`
 	Format  string   `help:"Format output using a Go template, or 'table TEMPLATE', or 'json'." placeholder:"STRING"`
-	Filter  []string `short:"f" sep:"none" help:"Filter output: status=running|exited|created, name=NAME, id=ID."`
+	Filter  []string `short:"f" sep:"none" help:"Filter output: status=running|exited|created, name=NAME, id=ID, label=KEY[=VALUE]."`
 }
 
 // psRow is what --format templates see, with Docker's field names.
@@ -32,11 +34,18 @@ type psRow struct {
 	State      string
 	Ports      string
 	Names      string
+	// Labels is "k=v,k2=v2", sorted, as docker ps shows it.
+	Labels string
+
+	labels map[string]string
 }
+
+// Label is the value of one label ({{.Label "KEY"}}), as docker ps has it.
+func (r psRow) Label(key string) string { return r.labels[key] }
 
 var psHeaders = map[string]string{
 	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
-	"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+	"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS",
 }
 
 // Run lists containers, checking each "running" record against the live
@@ -92,8 +101,14 @@ func (c *PsCmd) matches(st *image.ContainerState) (bool, error) {
 			if !strings.HasPrefix(st.ID, v) {
 				return false, nil
 			}
+		case "label":
+			// label=KEY: has it; label=KEY=VALUE: has that value.
+			lk, lv, withValue := strings.Cut(v, "=")
+			if got, ok := st.Labels[lk]; !ok || withValue && got != lv {
+				return false, nil
+			}
 		default:
-			return false, fmt.Errorf("invalid filter %q: tug filters by status, name and id", k)
+			return false, fmt.Errorf("invalid filter %q: tug filters by status, name, id and label", k)
 		}
 	}
 	return true, nil
@@ -117,6 +132,8 @@ func (c *PsCmd) row(st *image.ContainerState) psRow {
 		State:      st.Status,
 		Names:      st.Name,
 		Ports:      runningPorts(st),
+		Labels:     joinLabels(st.Labels),
+		labels:     st.Labels,
 	}
 }
 
@@ -247,6 +264,7 @@ type containerInspect struct {
 		Env      []string
 		Cmd      []string
 		Image    string
+		Labels   map[string]string
 	}
 }
 
@@ -258,6 +276,10 @@ func inspectContainer(st *image.ContainerState) *containerInspect {
 	out.State.Status, out.State.Running, out.State.Pid, out.State.ExitCode = st.Status, st.Running(), st.Pid, st.ExitCode
 	out.State.StartedAt, out.State.FinishedAt = st.StartedAt.Format(time.RFC3339Nano), st.FinishedAt.Format(time.RFC3339Nano)
 	out.Config.Hostname, out.Config.Env, out.Config.Cmd, out.Config.Image = st.Hostname, st.Env, st.Command, st.Image
+	out.Config.Labels = st.Labels
+	if out.Config.Labels == nil {
+		out.Config.Labels = map[string]string{}
+	}
 	out.State.Restarting = st.Status == image.StateRestarting
 	out.RestartCount = st.RestartCount
 	if p, err := parseRestart(st.Restart); err == nil {
@@ -289,4 +311,13 @@ func runningPorts(st *image.ContainerState) string {
 		return ""
 	}
 	return formatPorts(st.Ports)
+}
+
+// joinLabels is labels as "k=v,k2=v2", sorted by key.
+func joinLabels(labels map[string]string) string {
+	kvs := make([]string, 0, len(labels))
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		kvs = append(kvs, k+"="+labels[k])
+	}
+	return strings.Join(kvs, ",")
 }

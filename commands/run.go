@@ -63,9 +63,12 @@ type RunCmd struct {
 	ShmSize     string   `name:"shm-size" help:"Size of /dev/shm, e.g. 256m (default 64m)." placeholder:"BYTES"`
 	CIDFile     string   `name:"cidfile" help:"Write the container ID to the file." placeholder:"FILE"`
 	GroupAdd    []string `name:"group-add" help:"Add additional groups to join." placeholder:"GROUP"`
-	TLSVerify   bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling."`
-	Image       string   `arg:"" name:"IMAGE" passthrough:"partial" help:"Image to run."`
-	Command     []string `arg:"" optional:"" name:"COMMAND" passthrough:"all" help:"Command and arguments."`
+	// Docker's -l is the global --log-level here; the long form only.
+	Label     []string `name:"label" sep:"none" help:"Set metadata on the container: KEY=VALUE." placeholder:"KEY=VALUE"`
+	LabelFile []string `name:"label-file" sep:"none" help:"Read labels from a file of KEY=VALUE lines." placeholder:"FILE"`
+	TLSVerify bool     `name:"tls-verify" default:"true" negatable:"" help:"Require HTTPS for non-loopback registries when pulling."`
+	Image     string   `arg:"" name:"IMAGE" passthrough:"partial" help:"Image to run."`
+	Command   []string `arg:"" optional:"" name:"COMMAND" passthrough:"all" help:"Command and arguments."`
 
 	ResourceFlags // --memory, --cpus, ... (limits.go)
 
@@ -178,6 +181,10 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	labels, err := c.labels(img)
+	if err != nil {
+		return err
+	}
 	name := c.Name
 	if name == "" {
 		if name, err = store.UniqueName(); err != nil {
@@ -202,7 +209,7 @@ func (c *RunCmd) run(ctx context.Context, env *Env) error {
 		}
 		cidFile = nil
 	}
-	state := &image.ContainerState{ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm, Restart: c.Restart, OpenStdin: c.Interactive, StopSignal: img.Config.Config.StopSignal, StopTimeout: c.StopTimeout}
+	state := &image.ContainerState{Labels: labels, ID: ctr.ID, Name: name, Image: c.Image, ImageID: img.ID, Command: args, Created: time.Now().UTC(), Status: image.StateCreated, AutoRemove: c.Rm, Restart: c.Restart, OpenStdin: c.Interactive, StopSignal: img.Config.Config.StopSignal, StopTimeout: c.StopTimeout}
 	if c.StopSignal != "" {
 		state.StopSignal = c.StopSignal
 	}
@@ -561,7 +568,7 @@ func (c *RunCmd) environment(img *image.Image, hostname, home string) ([]string,
 	for _, f := range c.EnvFile {
 		lines, err := readEnvFile(f)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("reading env file: %w", err)
 		}
 		extra = append(extra, lines...)
 	}
@@ -589,10 +596,35 @@ func (c *RunCmd) environment(img *image.Image, hostname, home string) ([]string,
 	return out, nil
 }
 
+// labels are the image's labels with --label-file's, then --label's, over
+// them, as Docker merges them; a KEY alone has an empty value.
+func (c *RunCmd) labels(img *image.Image) (map[string]string, error) {
+	out := maps.Clone(img.Config.Config.Labels)
+	kvs := []string{}
+	for _, f := range c.LabelFile {
+		lines, err := readEnvFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--label-file: %w", err)
+		}
+		kvs = append(kvs, lines...)
+	}
+	for _, kv := range append(kvs, c.Label...) {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("invalid label %q: the key is empty", kv)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
 func readEnvFile(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading env file: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	var out []string

@@ -66,6 +66,9 @@ type ContainerState struct {
 	// Network is the container's network mode; Ports its published ports.
 	Network string        `json:",omitempty"`
 	Ports   []PortBinding `json:",omitempty"`
+	// Labels are the image's labels with --label and --label-file's over
+	// them.
+	Labels map[string]string `json:",omitempty"`
 }
 
 // PortBinding is one published port.
