@@ -925,6 +925,13 @@ func TestRunGroupAdd(t *testing.T) {
 	if got := runOut(t, u, store, "-u", "user", "--group-add", "4000", "--group-add", "nobody", busybox, "id", "-G"); got != "1000 4000 65534" {
 		t.Fatalf("-u user --group-add 4000 --group-add nobody: id -G %q, want 1000 4000 65534", got)
 	}
+	// tug as PID 1 (--init, and -d) starts the command with them too, as
+	// root as well (it once kept root's own group alone).
+	for _, args := range [][]string{{"--group-add", "10"}, {"--init", "--group-add", "10"}} {
+		if got := runOut(t, u, store, append(args, busybox, "id", "-G")...); got != "0 10" {
+			t.Fatalf("run %v id -G: %q, want 0 10", args, got)
+		}
+	}
 	if res := tug(t, u, store, "run", "--rm", "--group-add", "nosuchgroup", busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, "unable to find group nosuchgroup") {
 		t.Fatalf("--group-add nosuchgroup: exit %d, %q", res.Code, res.Stderr)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -89,10 +90,11 @@ func runAsInit(spec *initproc.Config, path string, fail func(int, error)) {
 	}
 }
 
-// credential is ForkExec's switch to uid:gid, or nil to stay root. Where
-// only one id is mapped, groups cannot be set.
+// credential is ForkExec's switch to uid:gid and the supplementary
+// groups, or nil to stay root with root's group alone, as the init is.
+// Where only one id is mapped, groups cannot be set.
 func credential(uid, gid uint32, groups []uint32) *syscall.Credential {
-	if uid == 0 && gid == 0 {
+	if uid == 0 && gid == 0 && !slices.ContainsFunc(groups, func(g uint32) bool { return g != 0 }) {
 		return nil
 	}
 	c := &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}
