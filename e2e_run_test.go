@@ -256,6 +256,13 @@ func TestRunMounts(t *testing.T) {
 	if got := runOut(t, u, store, "--read-only", "--tmpfs", "/tmp", busybox, "sh", "-c", "touch /tmp/x && echo ok"); got != "ok" {
 		t.Fatalf("--read-only with a writable tmpfs: %q", got)
 	}
+	// The working directory is made before the root turns read-only, as
+	// Docker makes it; with tug as PID 1 too.
+	for _, init := range []string{"--init=false", "--init"} {
+		if got := runOut(t, u, store, init, "--read-only", "-w", "/made/here", busybox, "pwd"); got != "/made/here" {
+			t.Fatalf("--read-only %s -w /made/here: pwd %q", init, got)
+		}
+	}
 	// A mount given before the one above it still shows (Docker mounts
 	// the shallower first).
 	inner := fixture.TempDirFor(t, u)

@@ -27,7 +27,8 @@ type Config struct {
 	Hostname string
 	// Mounts are made in order, after /proc, /dev and /sys.
 	Mounts []Mount
-	// ReadOnlyRootfs remounts / read-only after the mounts are made.
+	// ReadOnlyRootfs remounts / read-only after the mounts are made and
+	// the working directory is created (as Docker creates it first).
 	ReadOnlyRootfs bool
 	// ShmSize is /dev/shm's size in bytes (--shm-size); 0 is Docker's
 	// default, 64 MiB.

@@ -194,6 +194,11 @@ func Main(h Hooks) {
 	if err := os.MkdirAll(cwd, 0o755); err != nil {
 		fail(125, fmt.Errorf("creating working directory %s: %w", cwd, err))
 	}
+	if spec.ReadOnlyRootfs && !spec.NoMountNamespace {
+		if err := remountReadOnly("/"); err != nil {
+			fail(125, err)
+		}
+	}
 	// Find the command with the container's PATH before dropping privileges.
 	path, err := LookPath(spec.Args[0], spec.Env)
 	if err != nil {

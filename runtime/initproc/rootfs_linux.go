@@ -51,7 +51,8 @@ func mountBase(spec *Config, note func(format string, args ...any)) error {
 }
 
 // mountRest makes spec's mounts, moves into the root file system and
-// hides or protects what the container may not change.
+// hides or protects what the container may not change. A read-only root
+// (ReadOnlyRootfs) comes later, once the working directory is made.
 func mountRest(spec *Config) error {
 	root := spec.Rootfs
 	chroot := spec.Isolation == IsolationChroot
@@ -77,11 +78,6 @@ func mountRest(spec *Config) error {
 			if err := readonlyPath(p); err != nil {
 				return err
 			}
-		}
-	}
-	if spec.ReadOnlyRootfs {
-		if err := remountReadOnly("/"); err != nil {
-			return err
 		}
 	}
 	return nil
