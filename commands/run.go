@@ -641,11 +641,9 @@ func readEnvFile(path string) ([]string, error) {
 
 // mounts turns -v, --tmpfs and --mount into runtime mounts.
 func (c *RunCmd) mounts(store *image.Store) (out, copyUp []rt.Mount, err error) {
-	for _, v := range c.Volume {
-		m, nocopy, anonymous, err := parseVolume(store, v)
-		if err != nil {
-			return nil, nil, err
-		}
+	// add keeps a -v or --mount: an anonymous volume to go with the
+	// container, a named one to be filled from the image.
+	add := func(m rt.Mount, nocopy bool, anonymous string) {
 		if anonymous != "" {
 			c.anonymous = append(c.anonymous, anonymous)
 		}
@@ -653,6 +651,13 @@ func (c *RunCmd) mounts(store *image.Store) (out, copyUp []rt.Mount, err error) 
 		if _, named := store.VolumeOf(m.Source); named && !nocopy {
 			copyUp = append(copyUp, m)
 		}
+	}
+	for _, v := range c.Volume {
+		m, nocopy, anonymous, err := parseVolume(store, v)
+		if err != nil {
+			return nil, nil, err
+		}
+		add(m, nocopy, anonymous)
 	}
 	for _, t := range c.Tmpfs {
 		dest, opts, _ := strings.Cut(t, ":")
@@ -670,13 +675,7 @@ func (c *RunCmd) mounts(store *image.Store) (out, copyUp []rt.Mount, err error) 
 		if err != nil {
 			return nil, nil, err
 		}
-		if anonymous != "" {
-			c.anonymous = append(c.anonymous, anonymous)
-		}
-		out = append(out, m)
-		if _, named := store.VolumeOf(m.Source); named && !nocopy {
-			copyUp = append(copyUp, m)
-		}
+		add(m, nocopy, anonymous)
 	}
 	return out, copyUp, nil
 }
@@ -734,17 +733,25 @@ func parseVolume(store *image.Store, v string) (m rt.Mount, nocopy bool, anonymo
 		}
 	}
 	if src == "" {
-		vol, err := store.CreateVolume(image.NewContainerID())
-		if err != nil {
+		if m.Source, anonymous, err = anonymousVolume(store); err != nil {
 			return rt.Mount{}, false, "", fmt.Errorf("invalid volume %q: %w", v, err)
 		}
-		m.Source = vol.Mountpoint
-		return m, nocopy, vol.Name, nil
+		return m, nocopy, anonymous, nil
 	}
 	if m.Source, err = volumeSource(store, src, true); err != nil {
 		return rt.Mount{}, false, "", fmt.Errorf("invalid volume %q: %w", v, err)
 	}
 	return m, nocopy, "", nil
+}
+
+// anonymousVolume makes a volume with a random 64-hex name, as Docker
+// names an anonymous one, and returns where it is and its name.
+func anonymousVolume(store *image.Store) (dir, name string, err error) {
+	vol, err := store.CreateVolume(image.NewContainerID())
+	if err != nil {
+		return "", "", err
+	}
+	return vol.Mountpoint, vol.Name, nil
 }
 
 // volumeSource resolves a bind source (absolute or ./relative path) or a
@@ -818,12 +825,11 @@ func parseMount(store *image.Store, s string) (m rt.Mount, nocopy bool, anonymou
 		m.Source = abs
 	case "volume":
 		if src == "" {
-			vol, err := store.CreateVolume(image.NewContainerID())
-			if err != nil {
+			m.Type = "bind"
+			if m.Source, anonymous, err = anonymousVolume(store); err != nil {
 				return rt.Mount{}, false, "", fmt.Errorf("invalid --mount %q: %w", s, err)
 			}
-			m.Type, m.Source = "bind", vol.Mountpoint
-			return m, nocopy, vol.Name, nil
+			return m, nocopy, anonymous, nil
 		}
 		dir, err := volumeSource(store, src, true)
 		if err != nil {
