@@ -103,11 +103,21 @@ func LastCapability() int {
 	return unix.CAP_LAST_CAP
 }
 
-// AllCapabilities lists, in number order, every capability both the kernel
-// and capabilityNames know: what Docker gives --privileged and --cap-add ALL.
+// AllCapabilities lists, in number order, every capability the kernel and
+// capabilityNames know that tug's bounding set holds: what Docker gives
+// --privileged and --cap-add ALL ("all capabilities available in the
+// current environment"). Root in a container started without some (a CI
+// job's) has fewer; a new user namespace starts with them all.
 func AllCapabilities() []string {
 	last := min(LastCapability(), len(capabilityNames)-1)
-	return slices.Clone(capabilityNames[:last+1])
+	caps := make([]string, 0, last+1)
+	for c := 0; c <= last; c++ {
+		if held, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && held == 0 {
+			continue
+		}
+		caps = append(caps, capabilityNames[c])
+	}
+	return caps
 }
 
 // normalizeCapabilities turns --cap-add/--cap-drop values into canonical
