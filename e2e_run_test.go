@@ -939,6 +939,14 @@ func TestRunGroupAdd(t *testing.T) {
 			t.Fatalf("run %v id -G: %q, want 0 10", args, got)
 		}
 	}
+	// Root's groups from the image alone (root is in group 0): with tug
+	// as PID 1 too, which kept the groups tug was started with (none
+	// here) instead.
+	for _, args := range [][]string{nil, {"--init"}} {
+		if got := runOut(t, u, store, append(args, busybox, "grep", "^Groups:", "/proc/self/status")...); strings.Join(strings.Fields(got), " ") != "Groups: 0" {
+			t.Fatalf("run %v: supplementary %q, want group 0 alone", args, got)
+		}
+	}
 	if res := tug(t, u, store, "run", "--rm", "--group-add", "nosuchgroup", busybox, "true"); res.Code != 125 || !strings.Contains(res.Stderr, "unable to find group nosuchgroup") {
 		t.Fatalf("--group-add nosuchgroup: exit %d, %q", res.Code, res.Stderr)
 	}

@@ -91,7 +91,8 @@ func runAsInit(spec *initproc.Config, path string, fail func(int, error)) {
 }
 
 // credential is ForkExec's switch to uid:gid and the supplementary
-// groups, or nil to stay root with root's group alone, as the init is.
+// groups, or nil to stay root with the init's groups (the image's for
+// root, which Main gave it, or none where only one id is mapped).
 // Where only one id is mapped, groups cannot be set.
 func credential(uid, gid uint32, groups []uint32) *syscall.Credential {
 	if uid == 0 && gid == 0 && !slices.ContainsFunc(groups, func(g uint32) bool { return g != 0 }) {

@@ -219,6 +219,11 @@ func Main(h Hooks) {
 	initUID := spec.UID
 	if spec.Init {
 		initUID = 0
+		// The command, as root, keeps these (see credential in package
+		// runtime): root's groups from the image, as without --init.
+		if err := setGroups(spec.AdditionalGIDs); err != nil {
+			fail(125, err)
+		}
 	} else if err := setCredentials(&spec); err != nil {
 		fail(125, err)
 	}
@@ -317,20 +322,30 @@ func setCredentials(spec *Config) error {
 			return nil
 		}
 	}
-	if b, err := os.ReadFile("/proc/self/setgroups"); err != nil || strings.TrimSpace(string(b)) != "deny" {
-		gids := make([]int, len(spec.AdditionalGIDs))
-		for i, g := range spec.AdditionalGIDs {
-			gids[i] = int(g)
-		}
-		if err := unix.Setgroups(gids); err != nil {
-			return &os.SyscallError{Syscall: "setgroups", Err: err}
-		}
+	if err := setGroups(spec.AdditionalGIDs); err != nil {
+		return err
 	}
 	if err := unix.Setresgid(int(spec.GID), int(spec.GID), int(spec.GID)); err != nil {
 		return fmt.Errorf("switching to group %d: %w (is it mapped in the user namespace?)", spec.GID, err)
 	}
 	if err := unix.Setresuid(int(spec.UID), int(spec.UID), int(spec.UID)); err != nil {
 		return fmt.Errorf("switching to user %d: %w (is it mapped in the user namespace?)", spec.UID, err)
+	}
+	return nil
+}
+
+// setGroups sets the supplementary groups, unless setgroups is denied
+// (only one id is mapped).
+func setGroups(groups []uint32) error {
+	if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
+		return nil
+	}
+	gids := make([]int, len(groups))
+	for i, g := range groups {
+		gids[i] = int(g)
+	}
+	if err := unix.Setgroups(gids); err != nil {
+		return &os.SyscallError{Syscall: "setgroups", Err: err}
 	}
 	return nil
 }
