@@ -178,6 +178,16 @@ func TestRunIsolation(t *testing.T) {
 	if got := runOut(t, u, store, "--ulimit", "nofile=100:200", busybox, "sh", "-c", "ulimit -n; ulimit -Hn"); got != "100\n200" {
 		t.Errorf("--ulimit nofile=100:200: %q", got)
 	}
+	// Without --ulimit, open files are limited as Docker's containers are
+	// (systemd's default soft limit, 1024), not by tug's own soft limit
+	// (Go raises it to the hard one), with tug's init or without.
+	for _, args := range [][]string{nil, {"--init"}} {
+		got := runOut(t, u, store, append(args, busybox, "sh", "-c", "ulimit -Sn; ulimit -Hn")...)
+		var soft, hard int
+		if _, err := fmt.Sscan(got, &soft, &hard); err != nil || soft != min(1024, hard) {
+			t.Errorf("run %v: nofile soft and hard limits %q, want the soft one 1024 (or the hard one, if lower)", args, got)
+		}
+	}
 }
 
 func TestRunMounts(t *testing.T) {

@@ -180,7 +180,7 @@ func Main(h Hooks) {
 			fail(125, err)
 		}
 	}
-	for _, rl := range spec.Rlimits {
+	for _, rl := range withNofile(spec.Rlimits) {
 		if err := unix.Setrlimit(rl.Type, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
 			fail(125, fmt.Errorf("setting rlimit %d to %d:%d: %w", rl.Type, rl.Soft, rl.Hard, err))
 		}
@@ -261,6 +261,27 @@ func Main(h Hooks) {
 		code = 127
 	}
 	fail(code, fmt.Errorf("exec %s: %w", spec.Args[0], err))
+}
+
+// defaultNofileSoft is the soft RLIMIT_NOFILE of a container's command
+// unless --ulimit sets one: systemd's default, which Docker's containers
+// get too (containerd 2), capped by the hard limit. tug's own soft limit
+// is no guide: Go raises it to the hard one as a program starts.
+const defaultNofileSoft = 1024
+
+// withNofile is rls with the default RLIMIT_NOFILE added unless rls has
+// one: the soft limit above, the hard limit tug's own.
+func withNofile(rls []Rlimit) []Rlimit {
+	for _, rl := range rls {
+		if rl.Type == unix.RLIMIT_NOFILE {
+			return rls
+		}
+	}
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
+		return rls
+	}
+	return append(slices.Clone(rls), Rlimit{Type: unix.RLIMIT_NOFILE, Soft: min(defaultNofileSoft, cur.Max), Hard: cur.Max})
 }
 
 // LookPath finds file in the container's PATH as the shell would.
