@@ -76,6 +76,10 @@ type Prestarted struct {
 	// partial is what Mounted sent, if it was called.
 	partial *Spec
 
+	// lean, for a plain container, is the thread that forks it instead
+	// of cmd (see leanThread).
+	lean *leanThread
+
 	// The clone runs on a thread of its own (see Prestart): started says
 	// how it went, once; forked ends that thread's wait.
 	started  chan error
@@ -127,6 +131,12 @@ func Prestart(early *Spec, stdio Stdio) (_ *Prestarted, err error) {
 		signal.Notify(p.sigs, forwardedSignals...)
 		close(p.sigsReady)
 	}()
+	// A plain container gets no init exec'd: a thread of this process
+	// makes its namespaces now and forks it once it has its spec.
+	if leanEligible(spec, stdio) {
+		p.lean, p.started = startLean(spec)
+		return p, nil
+	}
 	// With --init, tug stays in the container as PID 1: start it from a
 	// sealed copy, so that nothing in the container can reach (let alone
 	// overwrite) the binary on the host through /proc/1/exe (runc
@@ -284,7 +294,7 @@ func (p *Prestarted) waitStarted() error {
 	}
 	p.waited = true
 	p.startErr = <-p.started
-	if p.cmd.Process != nil {
+	if p.cmd != nil && p.cmd.Process != nil {
 		// The init has its copies.
 		p.cmd.ExtraFiles[0].Close()
 		p.cmd.ExtraFiles[1].Close()
@@ -309,6 +319,9 @@ func (p *Prestarted) release() {
 	}
 	if p.forked != nil {
 		close(p.forked)
+	}
+	if p.lean != nil {
+		p.lean.release()
 	}
 	p.cg.remove()
 	if p.sigs != nil {
@@ -345,6 +358,12 @@ func (p *Prestarted) Mounted(rootfs string, privileged bool) error {
 	}
 	if err := p.waitStarted(); err != nil {
 		return err
+	}
+	if p.lean != nil {
+		cfg := initproc.Config{Rootfs: rootfs, Privileged: privileged, ShmSize: p.early.ShmSize, HostNetwork: p.early.HostNetwork}
+		p.lean.mount(cfg)
+		p.partial = &Spec{Config: cfg}
+		return nil
 	}
 	partial := &Spec{Config: initproc.Config{
 		Partial: true, Rootfs: rootfs, Privileged: privileged, ShmSize: p.early.ShmSize,
@@ -390,6 +409,9 @@ func (p *Prestarted) Run(ctx context.Context, spec *Spec) (int, error) {
 	}
 	if err := p.waitStarted(); err != nil {
 		return 0, err
+	}
+	if p.lean != nil {
+		return p.runLean(ctx, spec)
 	}
 	// The network's helpers (pasta, slirp4netns) die with the thread that
 	// starts them (Pdeathsig): keep it this goroutine's until they stop.

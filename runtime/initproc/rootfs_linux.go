@@ -333,6 +333,16 @@ func readonlyPath(p string) error {
 	return remountReadOnly(p)
 }
 
+// lockedFlags are the mount flags the kernel locks on a mount made in
+// another user namespace, as statfs reports them and as mount takes them.
+var lockedFlags = [...]struct {
+	st int64
+	ms uintptr
+}{
+	{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+	{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
+}
+
 // remountReadOnly makes the mount at p read-only, keeping the flags the
 // kernel locks in a user namespace (nosuid, nodev, noexec, atime): a
 // remount that drops one of them fails with EPERM.
@@ -342,12 +352,9 @@ func remountReadOnly(p string) error {
 		return &os.PathError{Op: "statfs", Path: p, Err: err}
 	}
 	var locked uintptr
-	for st_, ms := range map[int64]uintptr{
-		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
-		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
-	} {
-		if st.Flags&st_ != 0 {
-			locked |= ms
+	for _, f := range lockedFlags {
+		if st.Flags&f.st != 0 {
+			locked |= f.ms
 		}
 	}
 	if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|locked, ""); err != nil {
