@@ -134,6 +134,9 @@ func Prestart(early *Spec, stdio Stdio) (_ *Prestarted, err error) {
 	// A plain container gets no init exec'd: a thread of this process
 	// makes its namespaces now and forks it once it has its spec.
 	if leanEligible(spec, stdio) {
+		if p.cg, err = newCgroup(spec.Resources, false); err != nil {
+			return nil, err
+		}
 		p.lean, p.started = startLean(spec)
 		return p, nil
 	}

@@ -36,11 +36,10 @@ type leanThread struct {
 }
 
 // leanEligible says whether spec's container can start this way: no tug
-// as PID 1, no terminal, no chroot isolation, no cgroup of its own, and
-// the caller's own stdout and stderr (and stdin or none).
+// as PID 1, no terminal, no chroot isolation, and the caller's own stdout
+// and stderr (and stdin or none).
 func leanEligible(spec *Spec, stdio Stdio) bool {
-	return !spec.Init && !spec.Exec && !spec.Tty && spec.Isolation != IsolationChroot &&
-		spec.Resources == nil && !spec.NoMountNamespace &&
+	return !spec.Init && !spec.Exec && !spec.Tty && spec.Isolation != IsolationChroot && !spec.NoMountNamespace &&
 		stdio.Stdout == io.Writer(os.Stdout) && stdio.Stderr == io.Writer(os.Stderr) &&
 		(stdio.Stdin == nil || stdio.Stdin == io.Reader(os.Stdin))
 }
@@ -107,7 +106,7 @@ func (p *Prestarted) runLean(ctx context.Context, spec *Spec) (int, error) {
 	}
 	res := make(chan forked, 1)
 	l.work <- func() {
-		plan, err := initproc.PrepareFork(&spec.Config, l.proc, p.stdio.Stdin == nil)
+		plan, err := initproc.PrepareFork(&spec.Config, l.proc, p.stdio.Stdin == nil, p.cg != nil)
 		if err != nil {
 			res <- forked{err: err}
 			return
@@ -120,6 +119,20 @@ func (p *Prestarted) runLean(ctx context.Context, spec *Spec) (int, error) {
 	f := <-res
 	if f.err != nil {
 		return 0, f.err
+	}
+	if p.cg != nil {
+		// Into its cgroup before it runs anything: the command starts
+		// limited.
+		err := p.cg.enter(f.pid)
+		if err == nil {
+			err = l.plan.Released()
+		}
+		if err != nil {
+			_ = unix.Kill(f.pid, unix.SIGKILL)
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(f.pid, &ws, 0, nil)
+			return 0, err
+		}
 	}
 	proc, err := os.FindProcess(f.pid)
 	if err != nil {
@@ -170,6 +183,7 @@ func (l *leanThread) release() {
 	close(l.work)
 	<-l.done
 	if l.plan != nil {
+		l.plan.Abort()
 		l.plan.Close()
 		l.plan.ErrorPipe().Close()
 	}
