@@ -12,6 +12,7 @@
 #   in .device/podkit/bin, the shared libraries they use but libc's in
 #   .device/podkit/lib, /etc/containers and /usr/share/containers in
 #   .device/podkit/etc and .device/podkit/share)
+#   (optionally an earlier build as .device/tug-old, timed beside it)
 #   tar -C .device -czf .device.tgz . (carry .device.tgz)
 # Logs go to $OUT (host.txt, bench.txt, e2e.txt). BENCH_ROUNDS=0 skips the
 # benchmark.
@@ -68,11 +69,14 @@ if [ "${BENCH_ROUNDS:-30}" -gt 0 ] && [ -d $k ]; then
     grep -q '^tugbench:' /etc/subuid || echo tugbench:500000:65536 >>/etc/subuid
     grep -q '^tugbench:' /etc/subgid || echo tugbench:500000:65536 >>/etc/subgid
     b=/opt/tugbench; mkdir -p $b/bench $b/bin /run/user/1500
-    cp bench/run.sh $b/bench/; cp $d/tug $d/tug-fixture $b/bin/; chmod -R a+rX $b
+    cp bench/run.sh $b/bench/; cp $d/tug $d/tug-fixture $b/bin/
+    # An earlier build, carried as tug-old, is timed in the same rounds.
+    old=; [ -x $d/tug-old ] && cp $d/tug-old $b/bin/ && old=TUG_BENCH_OLD=$b/bin/tug-old
+    chmod -R a+rX $b
     chown tugbench: /run/user/1500; chmod 700 /run/user/1500
     asbench() {
       setpriv --reuid=1500 --regid=1500 --init-groups env HOME=/home/tugbench XDG_RUNTIME_DIR=/run/user/1500 \
-        TUG_BENCH_BIN=$b/bin "$@"
+        TUG_BENCH_BIN=$b/bin $old "$@"
     }
     nopod=
     asbench podman --runtime runc run --rm --network none --rootfs / true 2>&1 | tail -3 || true

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"go.podman.io/storage"
@@ -71,6 +72,14 @@ func Open(o Options) (*Store, error) {
 	}
 	choice, record := chooseDriver(&opts, o.Driver, hostProbe)
 	s, err := getStore(opts)
+	// Storage removes the temporary directories a killed tug left (a
+	// pull's layer being unpacked) as it opens the store. The killed
+	// tug's unpacking helper gets its SIGTERM when its parent dies, and
+	// may add a file to one while it ends: 16 cores showed it. Try again.
+	for wait := 10 * time.Millisecond; err != nil && errors.Is(err, unix.ENOTEMPTY) && wait <= 640*time.Millisecond; wait *= 2 {
+		time.Sleep(wait)
+		s, err = getStore(opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening image store %s (driver %q): %w", opts.GraphRoot, opts.GraphDriverName, rewrite(err))
 	}
