@@ -78,3 +78,34 @@ func lineDiff(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A step that fails in the forked child is reported as tug's init reports
+// it: the same exit code and message.
+func TestRunForkedFailsLikeInit(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"-w", "/etc/passwd/x", busybox, "true"}, 125, "creating working directory /etc/passwd/x"},
+		{[]string{"--ulimit", "nofile=99999999:99999999", busybox, "true"}, 125, "setting rlimit 7 to 99999999:99999999: operation not permitted"},
+		// Entered as root first, as runc does: the user keeps it.
+		{[]string{"-u", "1000", "-w", "/root", busybox, "pwd"}, 0, ""},
+		{[]string{busybox, "/nosuch"}, 127, `"/nosuch"`},
+		{[]string{busybox, "nosuch"}, 127, `"nosuch": executable file not found in $PATH`},
+		{[]string{"-u", "1000", busybox, "/root"}, 126, `"/root"`},
+	} {
+		var got [2]fixture.Result
+		for i, extra := range [][]string{nil, {"--init"}} {
+			got[i] = tug(t, u, store, append(append([]string{"run", "--rm", "--network", "none"}, extra...), tc.args...)...)
+			if got[i].Code != tc.code || !strings.Contains(got[i].Stderr, tc.msg) {
+				t.Errorf("run %v %v: exit %d, stderr %q; want %d and %q", extra, tc.args, got[i].Code, got[i].Stderr, tc.code, tc.msg)
+			}
+		}
+		if lastLine(got[0].Stderr) != lastLine(got[1].Stderr) || got[0].Stdout != got[1].Stdout {
+			t.Errorf("run %v: forked says %q, %q; with --init %q, %q", tc.args, got[0].Stdout, lastLine(got[0].Stderr), got[1].Stdout, lastLine(got[1].Stderr))
+		}
+	}
+}

@@ -63,6 +63,9 @@ const (
 	stepExec
 )
 
+// atFDCWD is AT_FDCWD (-100) as a system call's argument.
+const atFDCWD = ^uintptr(99)
+
 // childErrorFD is the error pipe's number in the child, which closes
 // every descriptor above it.
 const childErrorFD = 3
@@ -108,6 +111,7 @@ type ForkPlan struct {
 
 	// Written by the child only (its own copy of this memory).
 	statfs  unix.Statfs_t
+	statx   unix.Statx_t
 	capHdr  unix.CapUserHeader
 	capData [2]unix.CapUserData
 	report  [3]uint32
@@ -168,7 +172,18 @@ func PrepareFork(spec *Config, procTarget string, stdinNull, waitRelease bool) (
 	// Made now, after the mounts and before the root turns read-only, and
 	// resolved inside the root file system; entered by the child after
 	// pivot_root, with no host descriptor open (runc CVE-2024-21626).
-	if _, err := mkdirIn(root, cwd); err != nil {
+	target, err := InRoot(root, cwd)
+	if err == nil {
+		err = os.MkdirAll(target, 0o755)
+	}
+	if err != nil {
+		// Said with the container's paths, as Main says it.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			if rel, ok := strings.CutPrefix(pe.Path, root); ok {
+				pe.Path = "/" + strings.TrimPrefix(rel, "/")
+			}
+		}
 		return nil, fmt.Errorf("creating working directory %s: %w", cwd, err)
 	}
 	if len(spec.Args) == 0 {
@@ -409,6 +424,8 @@ func forkChild(p *ForkPlan, flags uintptr) (int, syscall.Errno) {
 		code        uintptr = 125
 		i, c        int
 		denied      = -1
+		chdirLater  bool
+		deniedDir   bool
 		// errFD is the error pipe: p.errW until it is moved to
 		// childErrorFD.
 		errFD = uintptr(p.errW)
@@ -539,6 +556,15 @@ func forkChild(p *ForkPlan, flags uintptr) (int, syscall.Errno) {
 		step = stepKeepCaps
 		goto fail
 	}
+	// The working directory before the credentials, as runc (and Main);
+	// where root may not enter it, after them.
+	if _, _, e1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.cwd)), 0, 0); e1 != 0 {
+		if e1 != syscall.EACCES && e1 != syscall.EPERM {
+			step = stepChdir
+			goto fail
+		}
+		chdirLater = true
+	}
 	if p.setCreds {
 		if p.setgroups {
 			if _, _, e1 = syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(p.spec.AdditionalGIDs)), uintptr(unsafe.Pointer(&p.groups[0])), 0); e1 != 0 {
@@ -555,9 +581,11 @@ func forkChild(p *ForkPlan, flags uintptr) (int, syscall.Errno) {
 			goto fail
 		}
 	}
-	if _, _, e1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.cwd)), 0, 0); e1 != 0 {
-		step = stepChdir
-		goto fail
+	if chdirLater {
+		if _, _, e1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.cwd)), 0, 0); e1 != 0 {
+			step = stepChdir
+			goto fail
+		}
 	}
 	if p.seccompFirst {
 		if _, _, e1 = syscall.RawSyscall(syscall.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(p.seccomp))); e1 != 0 {
@@ -632,6 +660,10 @@ func forkChild(p *ForkPlan, flags uintptr) (int, syscall.Errno) {
 		case syscall.EACCES:
 			if denied < 0 {
 				denied = i
+				// A directory is said to be one, as LookPath says.
+				if _, _, e2 := syscall.RawSyscall6(unix.SYS_STATX, atFDCWD, uintptr(unsafe.Pointer(p.candidates[i])), 0, unix.STATX_TYPE, uintptr(unsafe.Pointer(&p.statx)), 0); e2 == 0 && p.statx.Mode&unix.S_IFMT == unix.S_IFDIR {
+					deniedDir = true
+				}
 			}
 			continue
 		}
@@ -640,6 +672,9 @@ func forkChild(p *ForkPlan, flags uintptr) (int, syscall.Errno) {
 	}
 	if denied >= 0 {
 		index, code, e1 = uint32(denied), 126, syscall.EACCES
+		if deniedDir {
+			e1 = syscall.EISDIR
+		}
 	} else {
 		index, e1 = 0, syscall.ENOENT
 	}
@@ -762,9 +797,11 @@ func (p *ForkPlan) describe(step uint32, errno syscall.Errno, index int) (int, e
 		case errno == syscall.ENOENT && !strings.Contains(file, "/"):
 			return 127, fmt.Errorf("%q: executable file not found in $PATH", file)
 		case errno == syscall.ENOENT:
-			return 127, fmt.Errorf("%q: %w", file, os.ErrNotExist)
+			return 127, fmt.Errorf("%q: %w", file, &os.PathError{Op: "stat", Path: file, Err: errno})
 		case errno == syscall.EACCES:
 			return 126, fmt.Errorf("%q: %w", pick(p.candidateNames), os.ErrPermission)
+		case errno == syscall.EISDIR:
+			return 126, fmt.Errorf("%q: is a directory: %w", pick(p.candidateNames), os.ErrPermission)
 		}
 		return 126, fmt.Errorf("exec %s: %w", file, errno)
 	}

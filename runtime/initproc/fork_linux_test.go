@@ -28,8 +28,9 @@ func TestForkPlanFailure(t *testing.T) {
 		msg  string
 	}{
 		{plan("nosuch"), record(stepExec, syscall.ENOENT, 0), 127, `"nosuch": executable file not found in $PATH`},
-		{plan("/nosuch"), record(stepExec, syscall.ENOENT, 0), 127, `"/nosuch": file does not exist`},
+		{plan("/nosuch"), record(stepExec, syscall.ENOENT, 0), 127, `"/nosuch": stat /nosuch: no such file or directory`},
 		{plan("x"), record(stepExec, syscall.EACCES, 1), 126, `"/bin/x": permission denied`},
+		{plan("x"), record(stepExec, syscall.EISDIR, 0), 126, `"/usr/bin/x": is a directory: permission denied`},
 		{plan("x"), record(stepExec, syscall.ENOEXEC, 0), 126, "exec x: exec format error"},
 		{plan("x"), record(stepChdir, syscall.EACCES, 0), 125, "entering working directory /w: permission denied"},
 		{plan("x"), record(stepSetuid, syscall.EINVAL, 0), 125, "switching to user 1000: invalid argument (is it mapped in the user namespace?)"},

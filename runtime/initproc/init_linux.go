@@ -213,6 +213,13 @@ func Main(h Hooks) {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		fail(125, &os.SyscallError{Syscall: "prctl(PR_SET_KEEPCAPS)", Err: err})
 	}
+	// The working directory is entered before the switch to the
+	// container's user, as runc does (the command keeps a directory only
+	// root could enter), and where root may not, again after it.
+	chdirErr := unix.Chdir(cwd)
+	if chdirErr != nil && !errors.Is(chdirErr, os.ErrPermission) {
+		fail(125, fmt.Errorf("entering working directory %s: %w", cwd, chdirErr))
+	}
 	// With tug as PID 1, the init stays root (with the container's
 	// capabilities and filter) and starts every process, the command and
 	// those of exec, with its user through ForkExec's credentials.
@@ -227,8 +234,10 @@ func Main(h Hooks) {
 	} else if err := setCredentials(&spec); err != nil {
 		fail(125, err)
 	}
-	if err := unix.Chdir(cwd); err != nil {
-		fail(125, fmt.Errorf("entering working directory %s: %w", cwd, err))
+	if chdirErr != nil {
+		if err := unix.Chdir(cwd); err != nil {
+			fail(125, fmt.Errorf("entering working directory %s: %w", cwd, err))
+		}
 	}
 	// Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: load
 	// it before the capabilities are dropped (as runc does). With it, load
