@@ -12,8 +12,8 @@ import (
 )
 
 // A plain foreground container is forked by tug without its init (no tug
-// exec'd in the container's namespaces, for speed); one with --init or -t
-// still gets tug's init. What the command sees must be the same either
+// exec'd in the container's namespaces, for speed); one with --init still
+// gets tug's init. What the command sees must be the same either
 // way: its user and groups, directory, limits, capabilities, no_new_privs
 // and seccomp, descriptors, masks and mounts.
 func TestRunForkedLikeInit(t *testing.T) {
@@ -36,6 +36,7 @@ sed -E 's/(lowerdir|upperdir|workdir)=[^,]*,?//g; s/uid=[0-9]*,gid=[0-9]*,?//' /
 				{"--security-opt", "seccomp=unconfined", "--cap-drop", "all"},
 				{"--privileged"},
 				{"--network", "private", "-i"},
+				{"-t"},
 			}
 			if mode != "single-id" {
 				sets = append(sets, []string{"-u", "1000:1000", "--group-add", "2000", "-w", "/home/u"})

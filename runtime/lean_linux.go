@@ -36,10 +36,10 @@ type leanThread struct {
 }
 
 // leanEligible says whether spec's container can start this way: no tug
-// as PID 1, no terminal, no chroot isolation, and the caller's own stdout
-// and stderr (and stdin or none).
+// as PID 1, no chroot isolation, and the caller's own stdout and stderr
+// (and stdin or none).
 func leanEligible(spec *Spec, stdio Stdio) bool {
-	return !spec.Init && !spec.Exec && !spec.Tty && spec.Isolation != IsolationChroot && !spec.NoMountNamespace &&
+	return !spec.Init && !spec.Exec && spec.Isolation != IsolationChroot && !spec.NoMountNamespace &&
 		stdio.Stdout == io.Writer(os.Stdout) && stdio.Stderr == io.Writer(os.Stderr) &&
 		(stdio.Stdin == nil || stdio.Stdin == io.Reader(os.Stdin))
 }
@@ -139,6 +139,10 @@ func (p *Prestarted) runLean(ctx context.Context, spec *Spec) (int, error) {
 		return 0, fmt.Errorf("finding the container's process %d: %w", f.pid, err)
 	}
 	l.process = proc
+	if master := l.plan.Console(); master != nil {
+		cons := startConsole(master, p.stdio.Stdin, p.stdio.Stdout)
+		defer cons.stop()
+	}
 	if spec.OnStart != nil {
 		spec.OnStart(f.pid)
 	}

@@ -32,6 +32,7 @@ import (
 const (
 	stepRelease uint32 = iota + 1
 	stepCgroupNamespace
+	stepTerminal
 	stepStdin
 	stepErrorPipe
 	stepCloseFDs
@@ -87,6 +88,11 @@ type ForkPlan struct {
 	errR    *os.File
 	errW    int
 	devNull int // dup'ed to 0 when stdin is not passed on; -1 keeps it
+	// tty is the pseudo-terminal's slave that becomes the child's
+	// controlling terminal and standard streams (Tty), or -1; Console
+	// hands its master to the caller.
+	tty    int
+	master *os.File
 	// release, where the caller moves the child into a cgroup after the
 	// fork (Released), is what the child waits on before it goes on:
 	// its cgroup namespace is made after the move. -1: no wait.
@@ -148,7 +154,7 @@ func ThreadMountBase(spec *Config) (string, error) {
 // command's stdin is /dev/null rather than the caller's; waitRelease that
 // the child waits for Released (after a move to its cgroup).
 func PrepareFork(spec *Config, procTarget string, stdinNull, waitRelease bool) (_ *ForkPlan, err error) {
-	if spec.Init || spec.Tty || spec.Isolation == IsolationChroot || spec.NoMountNamespace {
+	if spec.Init || spec.Isolation == IsolationChroot || spec.NoMountNamespace {
 		return nil, errors.New("internal error: a container that needs tug's init cannot be forked without it")
 	}
 	root := spec.Rootfs
@@ -190,9 +196,10 @@ func PrepareFork(spec *Config, procTarget string, stdinNull, waitRelease bool) (
 		return nil, errors.New("no command to run")
 	}
 
-	p := &ForkPlan{spec: spec, devNull: -1, errW: -1, release: -1, releaseW: -1, uid: uintptr(spec.UID), gid: uintptr(spec.GID)}
+	p := &ForkPlan{spec: spec, devNull: -1, errW: -1, tty: -1, release: -1, releaseW: -1, uid: uintptr(spec.UID), gid: uintptr(spec.GID)}
 	defer func() {
 		if err != nil {
+			p.Abort()
 			p.Close()
 		}
 	}()
@@ -213,6 +220,24 @@ func PrepareFork(spec *Config, procTarget string, stdinNull, waitRelease bool) (
 			return nil, &os.SyscallError{Syscall: "pipe2", Err: err}
 		}
 		p.release, p.releaseW = fds[0], fds[1]
+	}
+	if spec.Tty {
+		// In the container's own devpts, as setupConsole.
+		pts, err := InRoot(root, "/dev/pts")
+		if err != nil {
+			return nil, err
+		}
+		master, slave, err := newPtyIn(pts, spec.UID)
+		if err != nil {
+			return nil, err
+		}
+		p.master = master
+		p.tty, err = unix.FcntlInt(slave.Fd(), unix.F_DUPFD_CLOEXEC, 10)
+		slave.Close()
+		if err != nil {
+			return nil, fmt.Errorf("moving the pseudo-terminal: %w", err)
+		}
+		stdinNull = false
 	}
 	if stdinNull {
 		if p.devNull, err = unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
@@ -346,14 +371,31 @@ func (p *ForkPlan) Close() {
 		unix.Close(p.release)
 		p.release = -1
 	}
+	if p.tty >= 0 {
+		unix.Close(p.tty)
+		p.tty = -1
+	}
 	if p.devNull >= 0 {
 		unix.Close(p.devNull)
 		p.devNull = -1
 	}
 }
 
-// Abort makes a child that waits for Released exit instead.
+// Console is the master side of the container's pseudo-terminal (Tty),
+// now the caller's to close; nil without one.
+func (p *ForkPlan) Console() *os.File {
+	m := p.master
+	p.master = nil
+	return m
+}
+
+// Abort makes a child that waits for Released exit instead, and closes
+// the pseudo-terminal's master if Console did not take it.
 func (p *ForkPlan) Abort() {
+	if p.master != nil {
+		p.master.Close()
+		p.master = nil
+	}
 	if p.releaseW >= 0 {
 		unix.Close(p.releaseW)
 		p.releaseW = -1
@@ -453,6 +495,24 @@ func forkChild(p *ForkPlan, flags uintptr) (int, syscall.Errno) {
 		if _, _, e1 = syscall.RawSyscall(syscall.SYS_UNSHARE, unix.CLONE_NEWCGROUP, 0, 0); e1 != 0 {
 			step = stepCgroupNamespace
 			goto fail
+		}
+	}
+	if p.tty >= 0 {
+		// As setupConsole: a session of its own, the terminal its
+		// controlling one, and its standard streams.
+		if _, _, e1 = syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0); e1 != 0 {
+			step = stepTerminal
+			goto fail
+		}
+		if _, _, e1 = syscall.RawSyscall(syscall.SYS_IOCTL, uintptr(p.tty), syscall.TIOCSCTTY, 0); e1 != 0 {
+			step = stepTerminal
+			goto fail
+		}
+		for i = 0; i <= 2; i++ {
+			if _, _, e1 = syscall.RawSyscall(syscall.SYS_DUP3, uintptr(p.tty), uintptr(i), 0); e1 != 0 {
+				step = stepTerminal
+				goto fail
+			}
 		}
 	}
 	if p.devNull >= 0 {
@@ -736,7 +796,7 @@ func remountReadOnlyRaw(target, empty *byte, st *unix.Statfs_t) syscall.Errno {
 // stepWhat names the steps whose failure needs no more than the errno,
 // in Main's words.
 var stepWhat = map[uint32]string{
-	stepRelease: "waiting to be moved into the container's cgroup", stepCgroupNamespace: "unshare(CLONE_NEWCGROUP)",
+	stepRelease: "waiting to be moved into the container's cgroup", stepTerminal: "making the pseudo-terminal the command's", stepCgroupNamespace: "unshare(CLONE_NEWCGROUP)",
 	stepStdin: "preparing the container's descriptors", stepErrorPipe: "preparing the container's descriptors",
 	stepCloseFDs: "preparing the container's descriptors", stepDeathSignal: "prctl(PR_SET_PDEATHSIG)",
 	stepChdirRoot: "entering the root filesystem", stepChdirNewRoot: "entering the new root",

@@ -14,7 +14,12 @@ const ConsoleFD = 5
 // NewPty makes a pseudo-terminal in the container's own devpts (the init
 // runs after pivot_root), its slave owned by uid as in Docker.
 func NewPty(uid uint32) (master, slave *os.File, err error) {
-	master, err = os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	return newPtyIn("/dev/pts", uid)
+}
+
+// newPtyIn makes a pseudo-terminal in the devpts mounted at pts.
+func newPtyIn(pts string, uid uint32) (master, slave *os.File, err error) {
+	master, err = os.OpenFile(pts+"/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening /dev/ptmx in the container: %w", err)
 	}
@@ -27,11 +32,10 @@ func NewPty(uid uint32) (master, slave *os.File, err error) {
 		master.Close()
 		return nil, nil, fmt.Errorf("reading the pseudo-terminal number: %w", err)
 	}
-	slavePath := fmt.Sprintf("/dev/pts/%d", n)
-	slave, err = os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	slave, err = os.OpenFile(fmt.Sprintf("%s/%d", pts, n), os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		master.Close()
-		return nil, nil, fmt.Errorf("opening %s: %w", slavePath, err)
+		return nil, nil, fmt.Errorf("opening /dev/pts/%d: %w", n, err)
 	}
 	_ = unix.Fchown(int(slave.Fd()), int(uid), -1)
 	return master, slave, nil
