@@ -485,8 +485,8 @@ func forkChild(p *ForkPlan, flags uintptr) (int, syscall.Errno) {
 		goto fail
 	}
 	if p.release >= 0 {
-		// The write end closes in the child with the close_range below;
-		// the caller's copy says go (one byte) or stop (closed).
+		// This copy of the write end goes first: the caller's own then
+		// says go (one byte) or stop (closed, see Abort).
 		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(p.releaseW), 0, 0)
 		if r1, _, e1 = syscall.RawSyscall(syscall.SYS_READ, uintptr(p.release), uintptr(unsafe.Pointer(&p.report[0])), 1); e1 != 0 || r1 != 1 {
 			step = stepRelease
