@@ -104,7 +104,7 @@ type ForkPlan struct {
 	readonly                                                       []*byte
 	readonlyRoot                                                   bool
 	rlimits                                                        []rawRlimit
-	setgroups, setCreds                                            bool
+	setCreds                                                       bool
 	groups                                                         []uint32
 	uid, gid                                                       uintptr
 	cwd                                                            *byte
@@ -291,18 +291,9 @@ func PrepareFork(spec *Config, procTarget string, stdinNull, waitRelease bool) (
 	}
 
 	// The credentials, as setCredentials switches them.
-	p.setCreds = true
-	deny := false
-	if b, rerr := os.ReadFile("/proc/self/setgroups"); rerr == nil && strings.TrimSpace(string(b)) == "deny" {
-		deny = true
+	if p.setCreds, err = credentialSwitch(spec); err != nil {
+		return nil, err
 	}
-	if deny && (len(spec.AdditionalGIDs) > 0 || spec.GID != 0 || spec.UID != 0) {
-		if spec.UID != 0 || spec.GID != 0 {
-			return nil, fmt.Errorf("cannot switch to user %d:%d: only your own id is mapped in tug's user namespace (add a subordinate id range to /etc/subuid and /etc/subgid)", spec.UID, spec.GID)
-		}
-		p.setCreds = false
-	}
-	p.setgroups = !deny
 	p.groups = append([]uint32{}, spec.AdditionalGIDs...)
 	if len(p.groups) == 0 {
 		p.groups = []uint32{0} // a valid pointer; setgroups gets a length of 0
@@ -334,23 +325,7 @@ func PrepareFork(spec *Config, procTarget string, stdinNull, waitRelease bool) (
 	}
 	p.envv = append(p.envv, nil)
 	// The command is looked up as LookPath does, by trying each place.
-	file := spec.Args[0]
-	if strings.Contains(file, "/") {
-		p.candidateNames = []string{file}
-	} else {
-		pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-		for _, kv := range spec.Env {
-			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-				pathEnv = v
-			}
-		}
-		for _, dir := range filepath.SplitList(pathEnv) {
-			if dir == "" {
-				dir = "."
-			}
-			p.candidateNames = append(p.candidateNames, filepath.Join(dir, file))
-		}
-	}
+	p.candidateNames = pathCandidates(spec.Args[0], spec.Env)
 	for _, c := range p.candidateNames {
 		p.candidates = append(p.candidates, cstr(c))
 	}
@@ -626,11 +601,9 @@ func forkChild(p *ForkPlan, flags uintptr) (int, syscall.Errno) {
 		chdirLater = true
 	}
 	if p.setCreds {
-		if p.setgroups {
-			if _, _, e1 = syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(p.spec.AdditionalGIDs)), uintptr(unsafe.Pointer(&p.groups[0])), 0); e1 != 0 {
-				step = stepSetgroups
-				goto fail
-			}
+		if _, _, e1 = syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(p.spec.AdditionalGIDs)), uintptr(unsafe.Pointer(&p.groups[0])), 0); e1 != 0 {
+			step = stepSetgroups
+			goto fail
 		}
 		if _, _, e1 = syscall.RawSyscall(syscall.SYS_SETRESGID, p.gid, p.gid, p.gid); e1 != 0 {
 			step = stepSetgid
@@ -794,8 +767,8 @@ func remountReadOnlyRaw(target, empty *byte, st *unix.Statfs_t) syscall.Errno {
 }
 
 // stepWhat names the steps whose failure needs no more than the errno,
-// in Main's words.
-var stepWhat = map[uint32]string{
+// in Main's words (an array: nothing to build as tug starts).
+var stepWhat = [...]string{
 	stepRelease: "waiting to be moved into the container's cgroup", stepTerminal: "making the pseudo-terminal the command's", stepCgroupNamespace: "unshare(CLONE_NEWCGROUP)",
 	stepStdin: "preparing the container's descriptors", stepErrorPipe: "preparing the container's descriptors",
 	stepCloseFDs: "preparing the container's descriptors", stepDeathSignal: "prctl(PR_SET_PDEATHSIG)",
@@ -816,8 +789,8 @@ func (p *ForkPlan) describe(step uint32, errno syscall.Errno, index int) (int, e
 		}
 		return "?"
 	}
-	if what, ok := stepWhat[step]; ok {
-		return 125, fmt.Errorf("%s: %w", what, errno)
+	if int(step) < len(stepWhat) && stepWhat[step] != "" {
+		return 125, fmt.Errorf("%s: %w", stepWhat[step], errno)
 	}
 	switch step {
 	case stepProc:

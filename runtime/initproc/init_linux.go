@@ -301,18 +301,8 @@ func LookPath(file string, env []string) (string, error) {
 		}
 		return file, nil
 	}
-	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			pathEnv = v
-		}
-	}
 	var denied error
-	for _, dir := range filepath.SplitList(pathEnv) {
-		if dir == "" {
-			dir = "."
-		}
-		p := filepath.Join(dir, file)
+	for _, p := range pathCandidates(file, env) {
 		err := executable(p)
 		if err == nil {
 			return p, nil
@@ -325,6 +315,29 @@ func LookPath(file string, env []string) (string, error) {
 		return "", denied
 	}
 	return "", fmt.Errorf("%q: executable file not found in $PATH", file)
+}
+
+// pathCandidates lists where file is looked for, in order: file itself
+// where it has a slash, else file in each directory of the container's
+// PATH (Docker's default where its environment has none).
+func pathCandidates(file string, env []string) []string {
+	if strings.Contains(file, "/") {
+		return []string{file}
+	}
+	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	var out []string
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		out = append(out, filepath.Join(dir, file))
+	}
+	return out
 }
 
 func executable(p string) error {
@@ -343,16 +356,11 @@ func executable(p string) error {
 
 // setCredentials switches to the container's user and groups.
 func setCredentials(spec *Config) error {
-	if len(spec.AdditionalGIDs) > 0 || spec.GID != 0 || spec.UID != 0 {
-		if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
-			// Single-id mapping: groups cannot be set, and only id 0 exists.
-			if spec.UID != 0 || spec.GID != 0 {
-				return fmt.Errorf("cannot switch to user %d:%d: only your own id is mapped in tug's user namespace (add a subordinate id range to /etc/subuid and /etc/subgid)", spec.UID, spec.GID)
-			}
-			return nil
-		}
+	switchIDs, err := credentialSwitch(spec)
+	if err != nil || !switchIDs {
+		return err
 	}
-	if err := setGroups(spec.AdditionalGIDs); err != nil {
+	if err := applyGroups(spec.AdditionalGIDs); err != nil {
 		return err
 	}
 	if err := unix.Setresgid(int(spec.GID), int(spec.GID), int(spec.GID)); err != nil {
@@ -364,12 +372,36 @@ func setCredentials(spec *Config) error {
 	return nil
 }
 
+// credentialSwitch says whether the command's groups and ids are switched
+// to spec's: not where only one id is mapped (setgroups is denied), where
+// root stays as it is and any other id is an error.
+func credentialSwitch(spec *Config) (bool, error) {
+	if !setgroupsDenied() {
+		return true, nil
+	}
+	if spec.UID != 0 || spec.GID != 0 {
+		return false, fmt.Errorf("cannot switch to user %d:%d: only your own id is mapped in tug's user namespace (add a subordinate id range to /etc/subuid and /etc/subgid)", spec.UID, spec.GID)
+	}
+	return false, nil
+}
+
+// setgroupsDenied says whether this user namespace denies setgroups: one
+// mapped id, written by tug itself.
+func setgroupsDenied() bool {
+	b, err := os.ReadFile("/proc/self/setgroups")
+	return err == nil && strings.TrimSpace(string(b)) == "deny"
+}
+
 // setGroups sets the supplementary groups, unless setgroups is denied
 // (only one id is mapped).
 func setGroups(groups []uint32) error {
-	if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
+	if setgroupsDenied() {
 		return nil
 	}
+	return applyGroups(groups)
+}
+
+func applyGroups(groups []uint32) error {
 	gids := make([]int, len(groups))
 	for i, g := range groups {
 		gids[i] = int(g)
