@@ -208,11 +208,8 @@ func PrepareFork(spec *Config, procTarget string, stdinNull, waitRelease bool) (
 		return nil, err
 	}
 	p.errR = r
-	// Above the numbers the child dup's onto.
-	p.errW, err = unix.FcntlInt(w.Fd(), unix.F_DUPFD_CLOEXEC, 10)
-	w.Close()
-	if err != nil {
-		return nil, fmt.Errorf("moving the error pipe: %w", err)
+	if p.errW, err = movedAbove(w, "the error pipe"); err != nil {
+		return nil, err
 	}
 	if waitRelease {
 		var fds [2]int
@@ -232,10 +229,8 @@ func PrepareFork(spec *Config, procTarget string, stdinNull, waitRelease bool) (
 			return nil, err
 		}
 		p.master = master
-		p.tty, err = unix.FcntlInt(slave.Fd(), unix.F_DUPFD_CLOEXEC, 10)
-		slave.Close()
-		if err != nil {
-			return nil, fmt.Errorf("moving the pseudo-terminal: %w", err)
+		if p.tty, err = movedAbove(slave, "the pseudo-terminal"); err != nil {
+			return nil, err
 		}
 		stdinNull = false
 	}
@@ -333,6 +328,17 @@ func PrepareFork(spec *Config, procTarget string, stdinNull, waitRelease bool) (
 		return nil, err
 	}
 	return p, nil
+}
+
+// movedAbove closes f and returns a close-on-exec copy of it numbered 10
+// or more: above the numbers the child dup's onto (0 to childErrorFD).
+func movedAbove(f *os.File, what string) (int, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 10)
+	f.Close()
+	if err != nil {
+		return -1, fmt.Errorf("moving %s: %w", what, err)
+	}
+	return fd, nil
 }
 
 // Close closes what the plan holds open; Fork's caller calls it once the
