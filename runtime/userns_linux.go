@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -526,11 +527,13 @@ func ReportExit(code int) {
 // process map its own ids into a child namespace).
 func (ns *UserNamespace) writeMaps(pid int) error {
 	if len(ns.UIDMap) > 1 {
-		// The two helpers are independent: run them side by side.
-		gidErr := make(chan error, 1)
-		go func() { gidErr <- runIDMapHelper(ns.newgidmap, "/etc/subgid", pid, ns.GIDMap) }()
-		uidErr := runIDMapHelper(ns.newuidmap, "/etc/subuid", pid, ns.UIDMap)
-		return errors.Join(uidErr, <-gidErr)
+		// The two helpers are independent: both are started before
+		// either is waited for. (Started from two goroutines, the second
+		// waited for a Go processor while the first one's thread sat in
+		// its blocking wait: they ran one after the other.)
+		uid := startIDMapHelper(ns.newuidmap, "/etc/subuid", pid, ns.UIDMap)
+		gid := startIDMapHelper(ns.newgidmap, "/etc/subgid", pid, ns.GIDMap)
+		return errors.Join(uid.wait(), gid.wait())
 	}
 	proc := "/proc/" + strconv.Itoa(pid)
 	if err := os.WriteFile(proc+"/setgroups", []byte("deny"), 0); err != nil {
@@ -545,15 +548,33 @@ func (ns *UserNamespace) writeMaps(pid int) error {
 	return nil
 }
 
-func runIDMapHelper(helper, subidFile string, pid int, maps []IDMap) error {
+// idMapHelper is newuidmap or newgidmap started for one child.
+type idMapHelper struct {
+	cmd       *exec.Cmd
+	out       bytes.Buffer
+	subidFile string
+	err       error
+}
+
+func startIDMapHelper(helper, subidFile string, pid int, maps []IDMap) *idMapHelper {
 	args := []string{strconv.Itoa(pid)}
 	for _, m := range maps {
 		args = append(args, strconv.Itoa(m.ContainerID), strconv.Itoa(m.HostID), strconv.Itoa(m.Size))
 	}
-	out, err := exec.Command(helper, args...).CombinedOutput()
-	if err != nil {
+	h := &idMapHelper{cmd: exec.Command(helper, args...), subidFile: subidFile}
+	h.cmd.Stdout, h.cmd.Stderr = &h.out, &h.out
+	h.err = h.cmd.Start()
+	return h
+}
+
+func (h *idMapHelper) wait() error {
+	if h.err == nil {
+		h.err = h.cmd.Wait()
+	}
+	if h.err != nil {
+		helper := h.cmd.Path
 		return fmt.Errorf("writing id map with %s %s: %w: %s (%s must be setuid root or have file capabilities, and %s must give you that range)",
-			helper, strings.Join(args, " "), err, strings.TrimSpace(string(out)), helper, subidFile)
+			helper, strings.Join(h.cmd.Args[1:], " "), h.err, strings.TrimSpace(h.out.String()), helper, h.subidFile)
 	}
 	return nil
 }
