@@ -13,19 +13,25 @@ import (
 	"github.com/tugcli/tug/fixture"
 )
 
-// A rootless tug's user-namespace child is tug, cloned with its
-// capabilities in the ambient set, and goes on once its id maps are
-// written; TUG_USERNS_STAGE1=exec clones it without them, as tug does
-// where the kernel refuses the ambient set, and the child execs itself
-// again after the maps. Both give the container the subordinate mapping,
-// uid 0 and no file descriptor of tug's, and leave tug's child with every
-// capability of its namespace and nothing to hand on through exec.
+// A rootless tug run's user-namespace child is cloned by tug's entry
+// point (main.entry) before Go's runtime starts, and goes on once its id
+// maps are written. Without the entry point (_TUG_NO_EARLY_ENTRY, as a
+// build without -ldflags=-E=main.entry) the child is tug re-executed with
+// its capabilities in the ambient set; TUG_USERNS_STAGE1=exec clones it
+// without them, as tug does where the kernel refuses the ambient set, and
+// the child execs itself again after the maps. Each gives the container
+// the subordinate mapping, uid 0 and no file descriptor of tug's, and
+// leaves tug's child with every capability of its namespace and nothing
+// to hand on through exec.
 func TestUsernsFirstStage(t *testing.T) {
 	u := fixture.RootlessUser(t)
 	store := pulled(t, u)
-	for _, stage := range []string{"ambient", "exec"} {
+	for _, stage := range []string{"entry", "ambient", "exec"} {
 		v := u
-		if stage == "exec" {
+		switch stage {
+		case "ambient":
+			v.Env = append(append([]string{}, u.Env...), "_TUG_NO_EARLY_ENTRY=1")
+		case "exec":
 			v.Env = append(append([]string{}, u.Env...), "TUG_USERNS_STAGE1=exec")
 		}
 		got := mustTug(t, v, store, "run", "--rm", "--network", "none", busybox, "sh", "-c", "id -u; cat /proc/self/uid_map; ls /proc/self/fd").Stdout
@@ -36,10 +42,34 @@ func TestUsernsFirstStage(t *testing.T) {
 		if res := tug(t, v, store, "run", "--rm", "--network", "none", busybox, "sh", "-c", "exit 7"); res.Code != 7 {
 			t.Errorf("first stage %s: exit %d, want 7\n%s", stage, res.Code, res.Stderr)
 		}
-		caps := childCapabilities(t, v, store)
+		caps, environ := childCapabilities(t, v, store)
 		if caps["CapEff"] != caps["CapBnd"] || caps["CapPrm"] != caps["CapBnd"] || caps["CapInh"] != 0 || caps["CapAmb"] != 0 || caps["CapBnd"] == 0 {
 			t.Errorf("first stage %s: tug's child in its user namespace has %x", stage, caps)
 		}
+		// A re-executed child starts with the stage in its environment; a
+		// cloned one with the caller's.
+		if reexecuted := strings.Contains(environ, "\x00_TUG_USERNS_STAGE="); reexecuted != (stage != "entry") {
+			t.Errorf("first stage %s: tug's child was re-executed: %v (built without -ldflags=-E=main.entry?)", stage, reexecuted)
+		}
+	}
+}
+
+// The entry point clones a user-namespace child for any line holding the
+// word "run"; where run is not the command, the child has the line run
+// again the usual way, and what the user sees is what they would.
+func TestUsernsEntryNotRun(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	mustTug(t, u, store, "tag", busybox, "run:x")
+	res := mustTug(t, u, store, "images", "run")
+	if lines := strings.Split(strings.TrimSpace(res.Stdout), "\n"); len(lines) != 2 || !strings.HasSuffix(strings.Fields(lines[1])[0], "run") || strings.Fields(lines[1])[1] != "x" {
+		t.Errorf("tug images run printed:\n%s\nwant the header and the image tagged run:x", res.Stdout)
+	}
+	if res.Stderr != "" {
+		t.Errorf("tug images run said: %s", res.Stderr)
+	}
+	if res := tug(t, u, store, "inspect", "--format", "{{.Id}}", "run"); res.Code != 1 || !strings.Contains(res.Stderr, "run") {
+		t.Errorf("tug inspect run: exit %d, %q; want 1 and no such object: run", res.Code, res.Stderr)
 	}
 }
 
@@ -58,8 +88,9 @@ func TestUsernsEarlyChildEnded(t *testing.T) {
 }
 
 // childCapabilities runs a container and reads, from the host, the
-// capability sets of the tug in the user namespace that started it.
-func childCapabilities(t *testing.T, u fixture.User, store []string) map[string]uint64 {
+// capability sets of the tug in the user namespace that started it, and
+// the environment that tug started with (NUL before each entry).
+func childCapabilities(t *testing.T, u fixture.User, store []string) (map[string]uint64, string) {
 	t.Helper()
 	cmd := u.Command(t.Context(), tugBin, append(store, "run", "--rm", "--network", "none", busybox, "sleep", "4132")...)
 	if err := cmd.Start(); err != nil {
@@ -97,7 +128,11 @@ func childCapabilities(t *testing.T, u fixture.User, store []string) map[string]
 			caps[k], _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 		}
 	}
-	return caps
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", child))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return caps, "\x00" + string(environ)
 }
 
 // Under no_new_privs (a CI container's no-new-privileges, systemd's

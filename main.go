@@ -13,6 +13,11 @@ import (
 )
 
 func main() {
+	// 0. What tug's entry point made of this process (see entry.go): the
+	// parent of an early user-namespace child runs its part to the end.
+	if exit, code := rt.StartEarlyEntry(earlyEntry()); exit {
+		os.Exit(code)
+	}
 	// 1. Helper roles chosen by argv[0]: storage's re-exec'd layer appliers.
 	if reexec.Init() {
 		return

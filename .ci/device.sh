@@ -4,7 +4,7 @@
 # the cgroup v2 limit tests and the run/matrix tests on such a host.
 #
 # Prepare here (CGO_ENABLED=0), into the ignored folder .device/:
-#   go build -ldflags='-s -w' -o .device/tug .
+#   go build -ldflags='-s -w -E=main.entry' -o .device/tug .
 #   go test -c -tags e2e -ldflags='-s -w' -o .device/e2e.test .
 #   go build -ldflags='-s -w' -o .device/tug-fixture ./fixture/cmd/tug-fixture
 #   cp /usr/bin/docker-registry /bin/busybox /usr/bin/newuidmap /usr/bin/newgidmap .device/

@@ -34,7 +34,7 @@ bench_setup() {
     # this one cannot read): tug and tug-fixture in that directory.
     cp "$TUG_BENCH_BIN/tug" "$TUG_BENCH_BIN/tug-fixture" "$tmp/"
   else
-    go build -o "$tmp/tug" .
+    go build -ldflags=-E=main.entry -o "$tmp/tug" .
     go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
   fi
 }

@@ -42,7 +42,7 @@ bin=$tmp
 if [ -n "${TUG_BENCH_BIN:-}" ]; then
   bin=$(cd "$TUG_BENCH_BIN" && pwd)
 else
-  go build -o "$tmp/tug" .
+  go build -ldflags=-E=main.entry -o "$tmp/tug" .
   go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
 fi
 "$bin/tug-fixture" registry "$tmp/registry" >"$tmp/addr" &

@@ -162,14 +162,31 @@ func (e *Env) enter(ctx context.Context, mounts bool) error {
 		// Inherited by the re-executed tug only: this one exits after it.
 		_ = os.Setenv(envHandoff, e.handoff)
 	}
-	if mounts && choice.Entry == rt.EntryMountNamespace {
+	if rt.EarlyEntryPending() {
+		if choice.Entry != rt.EntryUserNamespace {
+			rt.RedoWithoutEarlyEntry()
+		}
+		// This tug is the namespace child already (see main.entry):
+		// once its maps are written it goes on as Run's child would.
+		warning, err := rt.CompleteEarlyEntry(choice)
+		if err != nil {
+			return &ExitError{Code: 125, Err: err}
+		}
+		if warning != "" {
+			fmt.Fprintf(e.Stderr, "WARNING: %s\n", warning)
+		}
+		// As that child: the choice comes from the environment now.
+		e.choice = nil
+		if choice, err = e.isolation(); err != nil {
+			return &ExitError{Code: 125, Err: err}
+		}
+	} else if mounts && choice.Entry == rt.EntryMountNamespace {
 		code, err := rt.RunInMountNamespace(ctx, e.Args, choice)
 		if err != nil {
 			return &ExitError{Code: 125, Err: err}
 		}
 		return &ExitError{Code: code}
-	}
-	if choice.UserNamespace() {
+	} else if choice.UserNamespace() {
 		code, ok, err := e.early.Use(choice, e.Args)
 		if !ok {
 			code, err = e.runUserNamespace(ctx, choice)

@@ -180,7 +180,16 @@ func execute(ctx context.Context, env *Env, args []string) int {
 			return 125, true
 		}
 		env.Globals = &cli.Globals
+		isRun := false
 		if sel := kctx.Selected(); sel != nil && sel.Target.CanAddr() && sel.Target.Addr().Interface() == any(&cli.Run) {
+			isRun = true
+		}
+		switch {
+		case rt.EarlyEntryPending() && !isRun:
+			// Made by tug's entry point for a "run" that is not the
+			// command (`tug build -t run .`): run it the usual way.
+			rt.RedoWithoutEarlyEntry()
+		case isRun && !rt.EarlyEntryPending():
 			env.handoff = runHandoff(args, &cli)
 		}
 		configureLogging(&cli.Globals, stderr)

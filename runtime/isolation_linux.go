@@ -133,12 +133,13 @@ type isolationHost struct {
 //     seccomp unconfined), else, with auto or chroot, chroot.
 //   - Where neither works, the error names what is missing.
 func ChooseIsolation(req Isolation) (Choice, error) {
-	name := strconv.Itoa(os.Geteuid())
+	euid := effectiveUID()
+	name := strconv.Itoa(euid)
 	if u, err := user.LookupId(name); err == nil {
 		name = u.Username
 	}
 	return chooseIsolation(req, isolationHost{
-		euid:      os.Geteuid(),
+		euid:      euid,
 		user:      name,
 		inherited: inheritedIsolation(),
 		hasCap:    hasEffectiveCap,

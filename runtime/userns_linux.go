@@ -344,7 +344,7 @@ var errEarlyDiscarded = errors.New("the early user namespace child was not neede
 // namespaces, with a range and the helpers. It returns nil where it does
 // not apply. Whatever goes wrong is left for Run to meet and report.
 func StartEarlyUserNamespace(args []string) *EarlyUserNamespace {
-	if !NeedsUserNamespace() || os.Getenv("TUG_USERNS_STAGE1") == "exec" {
+	if early != nil || !NeedsUserNamespace() || os.Getenv("TUG_USERNS_STAGE1") == "exec" {
 		return nil
 	}
 	ns, err := PlanUserNamespace()
@@ -635,15 +635,24 @@ func EnterUserNamespaceRole() (exit bool, code int, err error) {
 			return true, 125, nil
 		}
 		os.Unsetenv(envParent)
-		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-			hint := ""
-			if b, rerr := os.ReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); rerr == nil && strings.TrimSpace(string(b)) == "1" {
-				hint = ": AppArmor takes the capabilities of unprivileged user namespaces on this host (kernel.apparmor_restrict_unprivileged_userns=1); give tug a profile with 'userns,' (as Ubuntu ships for podman) or run 'sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0'"
-			}
-			return true, 125, fmt.Errorf("making mounts private to tug's mount namespace: %w%s", err, hint)
+		if err := makeMountsPrivate(); err != nil {
+			return true, 125, err
 		}
 	}
 	return false, 0, nil
+}
+
+// makeMountsPrivate makes the mounts of tug's new mount namespace slaves:
+// nothing tug mounts reaches the host's.
+func makeMountsPrivate() error {
+	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		hint := ""
+		if b, rerr := os.ReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); rerr == nil && strings.TrimSpace(string(b)) == "1" {
+			hint = ": AppArmor takes the capabilities of unprivileged user namespaces on this host (kernel.apparmor_restrict_unprivileged_userns=1); give tug a profile with 'userns,' (as Ubuntu ships for podman) or run 'sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0'"
+		}
+		return fmt.Errorf("making mounts private to tug's mount namespace: %w%s", err, hint)
+	}
+	return nil
 }
 
 // emptyInheritedCapabilities clears the ambient and inheritable sets of

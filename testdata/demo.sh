@@ -9,7 +9,7 @@ export CGO_ENABLED=0
 
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-go build -o tug .
+go build -ldflags=-E=main.entry -o tug .
 go build -o "$tmp/tug-fixture" ./fixture/cmd/tug-fixture
 
 "$tmp/tug-fixture" registry "$tmp/registry" >"$tmp/addr" &
