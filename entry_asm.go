@@ -2,5 +2,10 @@
 
 package main
 
-// entry is in entry_linux_$GOARCH.s.
+// entry is tug's ELF entry point with -ldflags=-E=main.entry
+// (entry_linux_$GOARCH.s). On amd64, for an unprivileged `tug run`, it
+// clones the user-namespace child before Go's runtime starts and records
+// what it made in variables that package runtime/userns defines under
+// main's names (main.entryRole and the others), where the parent's part
+// then runs. Without the flag it is not called, and nothing changes.
 func entry()

@@ -1,5 +1,5 @@
 // tug's ELF entry point, linked in with -ldflags=-E=main.entry (see
-// entry.go). It runs before Go's runtime starts, while the process has one
+// entry_asm.go). It runs before Go's runtime starts, while the process has one
 // thread: the one moment a Go program may make a user namespace of its own.
 
 #include "textflag.h"
@@ -32,7 +32,7 @@ GLOBL	noEntry<>(SB), RODATA, $48
 // unprivileged user's arguments hold the word "run": both processes then
 // start Go's runtime, each told its part in entryRole. Anything else, or a
 // failure, starts the runtime as if entry were not there. tug decides the
-// rest in Go (earlyEntry in main.go).
+// rest in Go (package runtime/userns).
 TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	// The kernel's stack: argc, argv..., NULL, envp..., NULL.
 	MOVQ	0(SP), CX	// argc

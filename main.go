@@ -13,11 +13,9 @@ import (
 )
 
 func main() {
-	// 0. What tug's entry point made of this process (see entry.go): the
-	// parent of an early user-namespace child runs its part to the end.
-	if exit, code := rt.StartEarlyEntry(earlyEntry()); exit {
-		os.Exit(code)
-	}
+	// 0. A child cloned by tug's entry point (see entry_asm.go); its
+	// parent's part ran in package userns's init.
+	rt.StartEarlyEntry()
 	// 1. Helper roles chosen by argv[0]: storage's re-exec'd layer appliers.
 	if reexec.Init() {
 		return

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tugcli/tug/runtime/userns"
 )
 
 // HostCheck is what this host offers rootless tug, seen from the calling
@@ -68,23 +69,10 @@ type UserNSCheck struct {
 }
 
 // IDRange is one line of /etc/subuid or /etc/subgid for the user.
-type IDRange struct {
-	Start, Count int
-}
+type IDRange = userns.IDRange
 
 // IDMapHelperCheck is newuidmap or newgidmap.
-type IDMapHelperCheck struct {
-	Path     string // empty when not on PATH
-	Setuid   bool   // setuid and owned by root
-	FileCaps bool   // has a security.capability xattr
-}
-
-// Usable reports whether the helper can write a map for an unprivileged
-// caller: found, and privileged by setuid or file capabilities, which
-// no_new_privs takes away.
-func (h IDMapHelperCheck) Usable(noNewPrivs bool) bool {
-	return h.Path != "" && (h.Setuid || h.FileCaps) && !noNewPrivs
-}
+type IDMapHelperCheck = userns.HelperCheck
 
 // CgroupCheck is how cgroups are mounted and what the caller may write.
 type CgroupCheck struct {
@@ -173,11 +161,11 @@ func checkHost(e hostEnv) *HostCheck {
 	}
 
 	if status, err := os.ReadFile(e.root + "/proc/self/status"); err == nil {
-		h.Seccomp, h.NoNewPrivs = parseStatus(string(status))
+		h.Seccomp, h.NoNewPrivs = userns.ParseStatus(string(status))
 	}
 
-	h.SubUIDs = readSubIDs(e.root+"/etc/subuid", e.user, e.uid)
-	h.SubGIDs = readSubIDs(e.root+"/etc/subgid", e.user, e.uid)
+	h.SubUIDs = userns.ReadSubIDs(e.root+"/etc/subuid", e.user, e.uid)
+	h.SubGIDs = userns.ReadSubIDs(e.root+"/etc/subgid", e.user, e.uid)
 	h.NewUIDMap = checkIDMapHelper(e, "newuidmap")
 	h.NewGIDMap = checkIDMapHelper(e, "newgidmap")
 
@@ -238,51 +226,6 @@ func parseUIDMap(s string) (oneLine string, nested bool) {
 		}
 	}
 	return strings.Join(lines, ", "), !(len(lines) == 1 && lines[0] == "0 0 4294967295")
-}
-
-// parseStatus reads Seccomp: and NoNewPrivs: from /proc/PID/status.
-func parseStatus(s string) (seccomp int, noNewPrivs bool) {
-	seccomp = -1
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch k {
-		case "Seccomp":
-			if n, err := strconv.Atoi(v); err == nil {
-				seccomp = n
-			}
-		case "NoNewPrivs":
-			noNewPrivs = v == "1"
-		}
-	}
-	return seccomp, noNewPrivs
-}
-
-// readSubIDs returns the ranges of the user (by name or numeric uid) in a
-// subuid or subgid file, as shadow-utils reads it.
-func readSubIDs(path, name string, uid int) []IDRange {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var out []IDRange
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Split(strings.TrimSpace(line), ":")
-		if len(f) != 3 || (f[0] != name && f[0] != strconv.Itoa(uid)) {
-			continue
-		}
-		start, err1 := strconv.Atoi(f[1])
-		count, err2 := strconv.Atoi(f[2])
-		if err1 != nil || err2 != nil || count <= 0 {
-			continue
-		}
-		out = append(out, IDRange{Start: start, Count: count})
-	}
-	return out
 }
 
 func checkIDMapHelper(e hostEnv, name string) IDMapHelperCheck {
@@ -591,29 +534,6 @@ func (h *HostCheck) FuseProblem() string {
 	return ""
 }
 
-// idMapHelperProblem says why the setuid helper at path cannot map ids for
-// this process, or "" when it can.
-func idMapHelperProblem(path string) string {
-	status, _ := os.ReadFile("/proc/self/status")
-	_, nnp := parseStatus(string(status))
-	c := IDMapHelperCheck{Path: path}
-	if fi, err := os.Stat(path); err == nil {
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		c.Setuid = fi.Mode()&os.ModeSetuid != 0 && ok && st.Uid == 0
-	}
-	if !c.Setuid {
-		_, err := unix.Getxattr(path, "security.capability", nil)
-		c.FileCaps = err == nil
-	}
-	switch {
-	case c.Usable(nnp):
-		return ""
-	case nnp:
-		return "no_new_privs is set on this process, so " + path + " cannot gain its privileges"
-	}
-	return path + " is neither setuid root nor has file capabilities"
-}
-
 // userNamespaceHint explains a failure to clone with flags, naming what
 // is missing when the clone asked for a user namespace.
 func userNamespaceHint(flags uintptr, err error) string {
@@ -624,7 +544,7 @@ func userNamespaceHint(flags uintptr, err error) string {
 		// Root's mount namespace: refused only by a seccomp filter or a
 		// missing CAP_SYS_ADMIN, as in an unprivileged container.
 		status, _ := os.ReadFile("/proc/self/status")
-		if sc, _ := parseStatus(string(status)); sc == 2 && errors.Is(err, unix.EPERM) {
+		if sc, _ := userns.ParseStatus(string(status)); sc == 2 && errors.Is(err, unix.EPERM) {
 			return ": a seccomp filter on this process (Seccomp: 2 in /proc/self/status) forbids new namespaces, as in a container started with Docker's default profile; start it with --security-opt seccomp=unconfined (or --privileged)"
 		}
 		return ""

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tugcli/tug/runtime/userns"
 )
 
 // fakeHost writes files (path relative to the fake root → content) into a
@@ -119,7 +121,7 @@ func TestCheckHost(t *testing.T) {
 				if h.Kernel != "6.8.0" || h.UserNS.Nested || h.UserNS.MaxUserNamespaces != 63000 || h.UserNS.UnprivilegedClone != -1 {
 					t.Errorf("kernel %q userns %+v", h.Kernel, h.UserNS)
 				}
-				if !reflect.DeepEqual(h.SubUIDs, []IDRange{{200000, 65536}}) || !reflect.DeepEqual(h.SubGIDs, []IDRange{{200000, 65536}}) {
+				if !reflect.DeepEqual(h.SubUIDs, []IDRange{{Start: 200000, Count: 65536}}) || !reflect.DeepEqual(h.SubGIDs, []IDRange{{Start: 200000, Count: 65536}}) {
 					t.Errorf("sub ids %v %v, want the range by name and by uid", h.SubUIDs, h.SubGIDs)
 				}
 				if h.Cgroups.Version != "v2" || !h.Cgroups.Delegated || strings.Join(h.Cgroups.Controllers, " ") != "cpu memory pids" {
@@ -259,16 +261,6 @@ func TestCheckHost(t *testing.T) {
 	}
 }
 
-func TestParseStatus(t *testing.T) {
-	t.Parallel()
-	if s, n := parseStatus("Seccomp:\t2\nNoNewPrivs:\t1\n"); s != 2 || !n {
-		t.Fatalf("parseStatus = %d %t", s, n)
-	}
-	if s, n := parseStatus("Name: x\n"); s != -1 || n {
-		t.Fatalf("parseStatus without the fields = %d %t", s, n)
-	}
-}
-
 // On this machine, whatever it is: CheckHost runs, and its attempt agrees
 // with whether tug could make a namespace.
 func TestCheckHostHere(t *testing.T) {
@@ -285,7 +277,7 @@ func TestCheckHostHere(t *testing.T) {
 func TestUserNamespaceHint(t *testing.T) {
 	t.Parallel()
 	status, _ := os.ReadFile("/proc/self/status")
-	seccomp, _ := parseStatus(string(status))
+	seccomp, _ := userns.ParseStatus(string(status))
 	if h := userNamespaceHint(syscall.CLONE_NEWNS, syscall.EPERM); (h != "") != (seccomp == 2) {
 		t.Fatalf("hint for a mount namespace under seccomp mode %d: %q", seccomp, h)
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tugcli/tug/runtime/initproc"
+	"github.com/tugcli/tug/runtime/userns"
 )
 
 // Isolation is how tug confines the processes of a container or of a
@@ -248,7 +249,7 @@ func hasEffectiveCap(c int) bool {
 // namespaceBlocker names what most likely refused root a namespace.
 func namespaceBlocker(err error) string {
 	status, _ := os.ReadFile("/proc/self/status")
-	if sc, _ := parseStatus(string(status)); sc == 2 && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS)) {
+	if sc, _ := userns.ParseStatus(string(status)); sc == 2 && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS)) {
 		return "a seccomp filter on this process (Seccomp: 2 in /proc/self/status) forbids new namespaces, as Docker's default profile does without CAP_SYS_ADMIN"
 	}
 	return CheckHost().UserNSBlocker()

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"os/user"
 	stdruntime "runtime"
 	"slices"
 	"strconv"
@@ -18,10 +16,10 @@ import (
 	"syscall"
 	"unsafe"
 
-	"go.podman.io/storage/pkg/idtools"
 	"golang.org/x/sys/unix"
 
 	"github.com/tugcli/tug/runtime/initproc"
+	"github.com/tugcli/tug/runtime/userns"
 )
 
 // The environment of the re-exec'd child. The three _CONTAINERS_ names are
@@ -65,25 +63,16 @@ func NameProcess() {
 
 // IDMap is one line of a uid_map or gid_map: Size ids starting at ContainerID
 // inside the namespace are HostID... outside it.
-type IDMap struct {
-	ContainerID, HostID, Size int
-}
+type IDMap = userns.IDMap
 
-// UserNamespace is what tug will set up for an unprivileged user: who the
-// user is, the maps it will write and, when it has to fall back to mapping
-// the user alone, the warning that says so and how to fix it.
+// UserNamespace is what tug will set up: the plan of its id maps, and the
+// isolation it is entered for.
 type UserNamespace struct {
-	User     string
-	UID, GID int
-	UIDMap   []IDMap
-	GIDMap   []IDMap
-	// Warning is non-empty when only the user's own id can be mapped.
-	Warning string
+	userns.Plan
 	// Choice is the isolation the namespace is entered for, passed on to
 	// the tug re-executed inside it.
 	Choice Choice
 
-	newuidmap, newgidmap string
 	// direct: tug writes the maps itself, with CAP_SETUID and CAP_SETGID
 	// in its own namespace (PlanNestedUserNamespace).
 	direct bool
@@ -150,50 +139,10 @@ func ReadIDMap(path string) ([]IDMap, error) {
 	return out, nil
 }
 
-// PlanUserNamespace works out the id maps for the calling user the way
-// Podman does: the user is 0 inside, its subordinate ranges from /etc/subuid
-// and /etc/subgid follow from 1. Without a range, or without newuidmap and
-// newgidmap, only the user is mapped and Warning says what to install or add.
+// PlanUserNamespace works out the id maps for the calling user (see
+// userns.NewPlan).
 func PlanUserNamespace() (*UserNamespace, error) {
-	uid, gid := os.Getuid(), os.Getgid()
-	ns := &UserNamespace{UID: uid, GID: gid, User: strconv.Itoa(uid)}
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		ns.User = u.Username
-	}
-	self := []IDMap{{ContainerID: 0, HostID: uid, Size: 1}}
-	selfG := []IDMap{{ContainerID: 0, HostID: gid, Size: 1}}
-	ns.UIDMap, ns.GIDMap = self, selfG
-
-	var missing []string
-	var err error
-	if ns.newuidmap, err = exec.LookPath("newuidmap"); err != nil {
-		missing = append(missing, "newuidmap")
-	}
-	if ns.newgidmap, err = exec.LookPath("newgidmap"); err != nil {
-		missing = append(missing, "newgidmap")
-	}
-	if len(missing) > 0 {
-		ns.Warning = fmt.Sprintf("%s not found: using single-id mapping (every file in an image is owned by you, chown is ignored); install the 'uidmap' package to map subordinate ids", strings.Join(missing, " and "))
-		return ns, nil
-	}
-	for _, helper := range []string{ns.newuidmap, ns.newgidmap} {
-		if p := idMapHelperProblem(helper); p != "" {
-			ns.Warning = p + ": using single-id mapping (every file in an image is owned by you, chown is ignored)"
-			return ns, nil
-		}
-	}
-	sub, err := idtools.NewIDMappings(ns.User, ns.User)
-	if err != nil {
-		ns.Warning = fmt.Sprintf("no subordinate ids for user %s in /etc/subuid and /etc/subgid: using single-id mapping (every file in an image is owned by you, chown is ignored); to map more ids run 'sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s'", ns.User, ns.User)
-		return ns, nil
-	}
-	for _, m := range sub.UIDs() {
-		ns.UIDMap = append(ns.UIDMap, IDMap{ContainerID: m.ContainerID + 1, HostID: m.HostID, Size: m.Size})
-	}
-	for _, m := range sub.GIDs() {
-		ns.GIDMap = append(ns.GIDMap, IDMap{ContainerID: m.ContainerID + 1, HostID: m.HostID, Size: m.Size})
-	}
-	return ns, nil
+	return &UserNamespace{Plan: *userns.NewPlan(os.Getuid(), os.Getgid())}, nil
 }
 
 // PlanNestedUserNamespace is PlanUserNamespace for uid 0 that may not
@@ -207,7 +156,7 @@ func PlanNestedUserNamespace() (*UserNamespace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading this process's id maps: %w", err)
 	}
-	ns := &UserNamespace{User: "root", direct: true}
+	ns := &UserNamespace{Plan: userns.Plan{User: "root"}, direct: true}
 	if !hasEffectiveCap(unix.CAP_SETUID) || !hasEffectiveCap(unix.CAP_SETGID) {
 		ns.UIDMap = []IDMap{{ContainerID: 0, HostID: 0, Size: 1}}
 		ns.GIDMap = []IDMap{{ContainerID: 0, HostID: 0, Size: 1}}
@@ -290,7 +239,7 @@ func (ns *UserNamespace) runStaged(args []string, r, w *os.File, ambient bool, f
 		if forked != nil {
 			close(forked)
 		}
-		if err := ns.writeMaps(pid); err != nil {
+		if err := ns.WriteMaps(pid); err != nil {
 			return err
 		}
 		// "1", then NUL-terminated environment entries; the child
@@ -520,63 +469,6 @@ func ReportExit(code int) {
 	_, _ = statusFile.Write(b[:])
 	statusFile.Close()
 	statusFile = nil
-}
-
-// writeMaps writes the child's uid and gid maps: through the setuid helpers
-// for a subordinate range, or directly for the user alone (the kernel lets a
-// process map its own ids into a child namespace).
-func (ns *UserNamespace) writeMaps(pid int) error {
-	if len(ns.UIDMap) > 1 {
-		// The two helpers are independent: both are started before
-		// either is waited for. (Started from two goroutines, the second
-		// waited for a Go processor while the first one's thread sat in
-		// its blocking wait: they ran one after the other.)
-		uid := startIDMapHelper(ns.newuidmap, "/etc/subuid", pid, ns.UIDMap)
-		gid := startIDMapHelper(ns.newgidmap, "/etc/subgid", pid, ns.GIDMap)
-		return errors.Join(uid.wait(), gid.wait())
-	}
-	proc := "/proc/" + strconv.Itoa(pid)
-	if err := os.WriteFile(proc+"/setgroups", []byte("deny"), 0); err != nil {
-		return fmt.Errorf("writing %s/setgroups: %w", proc, err)
-	}
-	if err := os.WriteFile(proc+"/uid_map", []byte(fmt.Sprintf("0 %d 1", ns.UID)), 0); err != nil {
-		return fmt.Errorf("writing %s/uid_map: %w", proc, err)
-	}
-	if err := os.WriteFile(proc+"/gid_map", []byte(fmt.Sprintf("0 %d 1", ns.GID)), 0); err != nil {
-		return fmt.Errorf("writing %s/gid_map: %w", proc, err)
-	}
-	return nil
-}
-
-// idMapHelper is newuidmap or newgidmap started for one child.
-type idMapHelper struct {
-	cmd       *exec.Cmd
-	out       bytes.Buffer
-	subidFile string
-	err       error
-}
-
-func startIDMapHelper(helper, subidFile string, pid int, maps []IDMap) *idMapHelper {
-	args := []string{strconv.Itoa(pid)}
-	for _, m := range maps {
-		args = append(args, strconv.Itoa(m.ContainerID), strconv.Itoa(m.HostID), strconv.Itoa(m.Size))
-	}
-	h := &idMapHelper{cmd: exec.Command(helper, args...), subidFile: subidFile}
-	h.cmd.Stdout, h.cmd.Stderr = &h.out, &h.out
-	h.err = h.cmd.Start()
-	return h
-}
-
-func (h *idMapHelper) wait() error {
-	if h.err == nil {
-		h.err = h.cmd.Wait()
-	}
-	if h.err != nil {
-		helper := h.cmd.Path
-		return fmt.Errorf("writing id map with %s %s: %w: %s (%s must be setuid root or have file capabilities, and %s must give you that range)",
-			helper, strings.Join(h.cmd.Args[1:], " "), h.err, strings.TrimSpace(h.out.String()), helper, h.subidFile)
-	}
-	return nil
 }
 
 // EnterUserNamespaceRole runs the child's side of Run before the CLI parses.

@@ -17,7 +17,7 @@ func TestReadIDMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []IDMap{{0, 1000, 1}, {1, 100000, 65536}}
+	want := []IDMap{{ContainerID: 0, HostID: 1000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ReadIDMap = %v, want %v", got, want)
 	}
@@ -34,7 +34,7 @@ func TestPlanUserNamespaceMapsSelfFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ns.UIDMap) == 0 || ns.UIDMap[0] != (IDMap{0, os.Getuid(), 1}) {
+	if len(ns.UIDMap) == 0 || ns.UIDMap[0] != (IDMap{ContainerID: 0, HostID: os.Getuid(), Size: 1}) {
 		t.Fatalf("first uid map line = %v, want the caller mapped to 0", ns.UIDMap)
 	}
 	if len(ns.UIDMap) == 1 && ns.Warning == "" {
