@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -70,11 +69,7 @@ func CompleteEarlyEntry(c Choice) (warning string, err error) {
 	if err := makeMountsPrivate(); err != nil {
 		return "", err
 	}
-	for _, kv := range append([]string{
-		envConfigured + "=done",
-		envRootlessUID + "=" + strconv.Itoa(e.UID),
-		envRootlessGID + "=" + strconv.Itoa(e.GID),
-	}, c.environ()...) {
+	for _, kv := range namespaceEnv(e.UID, e.GID, c) {
 		k, v, _ := strings.Cut(kv, "=")
 		if err := os.Setenv(k, v); err != nil {
 			return "", err

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	stdruntime "runtime"
 	"slices"
 	"strconv"
@@ -214,14 +213,8 @@ func (ns *UserNamespace) runStaged(args []string, r, w *os.File, ambient bool, f
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{r}
-	cmd.Env = append(os.Environ(),
-		envStage+"=1",
-		envParent+"="+strconv.Itoa(os.Getpid()),
-		envConfigured+"=done",
-		envRootlessUID+"="+strconv.Itoa(ns.UID),
-		envRootlessGID+"="+strconv.Itoa(ns.GID),
-	)
-	cmd.Env = append(cmd.Env, ns.Choice.environ()...)
+	cmd.Env = append(append(os.Environ(), envStage+"=1", envParent+"="+strconv.Itoa(os.Getpid())),
+		namespaceEnv(ns.UID, ns.GID, ns.Choice)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
 		// The child dies with us.
@@ -371,14 +364,8 @@ func (ns *UserNamespace) runDirect(args []string) (int, error) {
 	cmd := exec.Command("/proc/self/exe", args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(),
-		envStage+"=2",
-		envParent+"="+strconv.Itoa(os.Getpid()),
-		envConfigured+"=done",
-		envRootlessUID+"="+strconv.Itoa(ns.UID),
-		envRootlessGID+"="+strconv.Itoa(ns.GID),
-	)
-	cmd.Env = append(cmd.Env, ns.Choice.environ()...)
+	cmd.Env = append(append(os.Environ(), envStage+"=2", envParent+"="+strconv.Itoa(os.Getpid())),
+		namespaceEnv(ns.UID, ns.GID, ns.Choice)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
 		Pdeathsig:  syscall.SIGKILL,
@@ -434,15 +421,9 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 		_ = cmd.Wait()
 		return 0, err
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	stop := userns.ForwardSignals(cmd.Process.Pid)
 	// Not waited for: this tug exits once the child has.
-	defer func() { go stopForwarding(sigs) }()
-	go func() {
-		for s := range sigs {
-			_ = cmd.Process.Signal(s)
-		}
-	}()
+	defer func() { go stop() }()
 	var line [8]byte
 	if n, _ := io.ReadFull(statusR, line[:4]); n == 4 {
 		// The child has done all it does and is exiting; its parent exits
@@ -451,6 +432,17 @@ func runChild(cmd *exec.Cmd, started func(pid int) error) (int, error) {
 	}
 	// Killed, or exited some other way: its wait status says.
 	return exitStatus(cmd.Wait(), "waiting for tug's namespace child")
+}
+
+// namespaceEnv is the environment that says a tug is in its user
+// namespace, made for the user with ids uid and gid and the choice c:
+// storage reads the first three (see envConfigured).
+func namespaceEnv(uid, gid int, c Choice) []string {
+	return append([]string{
+		envConfigured + "=done",
+		envRootlessUID + "=" + strconv.Itoa(uid),
+		envRootlessGID + "=" + strconv.Itoa(gid),
+	}, c.environ()...)
 }
 
 // statusFile is where this tug, re-executed in its namespaces, reports its

@@ -102,13 +102,7 @@ func init() {
 func (e Entry) parent() int {
 	_ = unix.Close(e.SyncR)
 	_ = unix.Close(e.StatusW)
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	go func() {
-		for s := range sigs {
-			_ = unix.Kill(e.Child, s.(syscall.Signal))
-		}
-	}()
+	ForwardSignals(e.Child)
 	p := NewPlan(os.Getuid(), os.Getgid())
 	msg := []byte{'1'}
 	if err := p.WriteMaps(e.Child); err != nil {
@@ -146,4 +140,22 @@ func (e Entry) parent() int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// ForwardSignals passes the signals a terminal or a script sends tug
+// (SIGINT, SIGTERM, SIGHUP, SIGQUIT) on to process pid, a child of this
+// one, until stop is called (which waits for Go's signal thread, about
+// 0.1 ms).
+func ForwardSignals(pid int) (stop func()) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	go func() {
+		for s := range sigs {
+			_ = unix.Kill(pid, s.(syscall.Signal))
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(sigs)
+	}
 }
