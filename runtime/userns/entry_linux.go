@@ -1,16 +1,12 @@
 package userns
 
 import (
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	_ "unsafe" // go:linkname
-
-	"golang.org/x/sys/unix"
 )
 
 // What tug's ELF entry point (main.entry, entry_linux_amd64.s, linked in
@@ -100,8 +96,8 @@ func init() {
 // child prints what there is to print: it alone knows whether its command
 // line needed the namespace at all.
 func (e Entry) parent() int {
-	_ = unix.Close(e.SyncR)
-	_ = unix.Close(e.StatusW)
+	_ = syscall.Close(e.SyncR)
+	_ = syscall.Close(e.StatusW)
 	ForwardSignals(e.Child)
 	p := NewPlan(os.Getuid(), os.Getgid())
 	msg := []byte{'1'}
@@ -111,30 +107,30 @@ func (e Entry) parent() int {
 		msg = append([]byte{'W'}, p.Warning...)
 	}
 	// A child that has ended already (a usage error) reads nothing.
-	_, _ = unix.Write(e.SyncW, msg)
-	_ = unix.Close(e.SyncW)
+	_, _ = syscall.Write(e.SyncW, msg)
+	_ = syscall.Close(e.SyncW)
 
 	status := os.NewFile(uintptr(e.StatusR), "exit-status")
 	var b [4]byte
 	n, _ := io.ReadFull(status, b[:])
-	code := binary.LittleEndian.Uint32(b[:])
+	code := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 // as ReportExit writes it
 	if n == 4 && code != RedoStatus {
 		// The child is exiting; whoever adopts it reaps it.
 		return int(code)
 	}
-	var ws unix.WaitStatus
-	_, err := unix.Wait4(e.Child, &ws, 0, nil)
-	for errors.Is(err, unix.EINTR) {
-		_, err = unix.Wait4(e.Child, &ws, 0, nil)
+	var ws syscall.WaitStatus
+	_, err := syscall.Wait4(e.Child, &ws, 0, nil)
+	for errors.Is(err, syscall.EINTR) {
+		_, err = syscall.Wait4(e.Child, &ws, 0, nil)
 	}
 	if n == 4 {
-		err := unix.Exec("/proc/self/exe", os.Args, append(os.Environ(), NoEntryEnv+"=1"))
-		fmt.Fprintf(os.Stderr, "Error: re-executing tug: %v\n", err)
+		err := syscall.Exec("/proc/self/exe", os.Args, append(os.Environ(), NoEntryEnv+"=1"))
+		_, _ = os.Stderr.WriteString("Error: re-executing tug: " + err.Error() + "\n")
 		return 125
 	}
 	switch {
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "Error: waiting for tug's namespace child: %v\n", err)
+		_, _ = os.Stderr.WriteString("Error: waiting for tug's namespace child: " + err.Error() + "\n")
 		return 125
 	case ws.Signaled():
 		return 128 + int(ws.Signal())
@@ -151,7 +147,7 @@ func ForwardSignals(pid int) (stop func()) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	go func() {
 		for s := range sigs {
-			_ = unix.Kill(pid, s.(syscall.Signal))
+			_ = syscall.Kill(pid, s.(syscall.Signal))
 		}
 	}()
 	return func() {

@@ -2,24 +2,26 @@
 // needs little of the rest of tug: the id maps for the user (subordinate
 // ranges from /etc/subuid and /etc/subgid, written by newuidmap and
 // newgidmap) and the parent's part of a run cloned by tug's entry point,
-// which runs in this package's init (see entry_linux.go), before most of
-// tug's packages are initialized.
+// which runs in this package's init (see entry_linux.go).
+//
+// That init comes early, before most of tug's packages are initialized,
+// only as long as this package imports nothing that waits behind them:
+// Go initializes packages in import-path order as their imports are
+// ready, and every package using unicode's tables (strings, bytes, bufio,
+// fmt, os/user, os/exec, golang.org/x/sys/unix) comes about 2 ms later
+// in a start here (26th of 232 packages against 133rd). So it reads its
+// few files (/etc/passwd, /etc/subuid, /proc/self/status) and looks up
+// its two helpers with the small readers below, and starts them with
+// syscall (TestEarlyImports keeps it so).
 package userns
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"fmt"
+	"io"
 	"os"
-	"os/exec"
-	"os/user"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // IDMap is one line of a uid_map or gid_map: Size ids starting at ContainerID
@@ -47,25 +49,63 @@ func (h HelperCheck) Usable(noNewPrivs bool) bool {
 	return h.Path != "" && (h.Setuid || h.FileCaps) && !noNewPrivs
 }
 
+// eachLine calls f with each line of b, spaces and tabs trimmed from both
+// ends, until f returns false.
+func eachLine(b []byte, f func(line []byte) bool) {
+	for len(b) > 0 {
+		line := b
+		if i := slices.Index(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		for len(line) > 0 && (line[0] == ' ' || line[0] == '\t' || line[0] == '\r') {
+			line = line[1:]
+		}
+		for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t' || line[len(line)-1] == '\r') {
+			line = line[:len(line)-1]
+		}
+		if !f(line) {
+			return
+		}
+	}
+}
+
+// fields splits line at each colon.
+func fields(line []byte) []string {
+	var out []string
+	for {
+		i := slices.Index(line, ':')
+		if i < 0 {
+			return append(out, string(line))
+		}
+		out = append(out, string(line[:i]))
+		line = line[i+1:]
+	}
+}
+
 // ParseStatus reads Seccomp: and NoNewPrivs: from /proc/PID/status.
 func ParseStatus(s string) (seccomp int, noNewPrivs bool) {
 	seccomp = -1
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
+	eachLine([]byte(s), func(line []byte) bool {
+		i := slices.Index(line, ':')
+		if i < 0 {
+			return true
 		}
-		v = strings.TrimSpace(v)
+		k, v := string(line[:i]), line[i+1:]
+		for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+			v = v[1:]
+		}
 		switch k {
 		case "Seccomp":
-			if n, err := strconv.Atoi(v); err == nil {
+			if n, err := strconv.Atoi(string(v)); err == nil {
 				seccomp = n
 			}
 		case "NoNewPrivs":
-			noNewPrivs = v == "1"
+			noNewPrivs = string(v) == "1"
 		}
-	}
+		return true
+	})
 	return seccomp, noNewPrivs
 }
 
@@ -77,19 +117,65 @@ func ReadSubIDs(path, name string, uid int) []IDRange {
 		return nil
 	}
 	var out []IDRange
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Split(strings.TrimSpace(line), ":")
+	eachLine(b, func(line []byte) bool {
+		f := fields(line)
 		if len(f) != 3 || (f[0] != name && f[0] != strconv.Itoa(uid)) {
-			continue
+			return true
 		}
 		start, err1 := strconv.Atoi(f[1])
 		count, err2 := strconv.Atoi(f[2])
-		if err1 != nil || err2 != nil || count <= 0 {
-			continue
+		if err1 == nil && err2 == nil && count > 0 {
+			out = append(out, IDRange{Start: start, Count: count})
 		}
-		out = append(out, IDRange{Start: start, Count: count})
-	}
+		return true
+	})
 	return out
+}
+
+// userName is the name /etc/passwd gives uid (the first entry with it, as
+// os/user reads it), or uid as a number.
+func userName(uid int) string {
+	name := strconv.Itoa(uid)
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return name
+	}
+	eachLine(b, func(line []byte) bool {
+		if len(line) == 0 || line[0] == '#' {
+			return true
+		}
+		if f := fields(line); len(f) >= 3 && f[2] == strconv.Itoa(uid) && f[0] != "" {
+			name = f[0]
+			return false
+		}
+		return true
+	})
+	return name
+}
+
+// lookPath finds an executable regular file named file in the absolute
+// directories of $PATH, as exec.LookPath does (which refuses relative ones).
+func lookPath(file string) (string, bool) {
+	dirs := []byte(os.Getenv("PATH"))
+	for {
+		dir := dirs
+		i := slices.Index(dirs, ':')
+		if i >= 0 {
+			dir, dirs = dirs[:i], dirs[i+1:]
+		}
+		if len(dir) > 0 && dir[0] == '/' {
+			p := string(dir) + "/" + file
+			if dir[len(dir)-1] == '/' {
+				p = string(dir) + file
+			}
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+				return p, true
+			}
+		}
+		if i < 0 {
+			return "", false
+		}
+	}
 }
 
 // helperProblem says why the setuid helper at path cannot map ids for
@@ -103,7 +189,7 @@ func helperProblem(path string) string {
 		c.Setuid = fi.Mode()&os.ModeSetuid != 0 && ok && st.Uid == 0
 	}
 	if !c.Setuid {
-		_, err := unix.Getxattr(path, "security.capability", nil)
+		_, err := syscall.Getxattr(path, "security.capability", nil)
 		c.FileCaps = err == nil
 	}
 	switch {
@@ -129,41 +215,45 @@ type Plan struct {
 	NewUIDMap, NewGIDMap string
 }
 
+// singleID ends the warnings of a plan that maps the user alone.
+const singleID = "using single-id mapping (every file in an image is owned by you, chown is ignored)"
+
 // NewPlan works out the id maps for the user with ids uid and gid the way
 // Podman does: the user is 0 inside, its subordinate ranges from
 // /etc/subuid and /etc/subgid (lowest first) follow from 1. Without a
 // range, or without newuidmap and newgidmap, only the user is mapped and
 // Warning says what to install or add.
 func NewPlan(uid, gid int) *Plan {
-	p := &Plan{UID: uid, GID: gid, User: strconv.Itoa(uid)}
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		p.User = u.Username
-	}
+	p := &Plan{UID: uid, GID: gid, User: userName(uid)}
 	p.UIDMap = []IDMap{{ContainerID: 0, HostID: uid, Size: 1}}
 	p.GIDMap = []IDMap{{ContainerID: 0, HostID: gid, Size: 1}}
 
 	var missing []string
-	var err error
-	if p.NewUIDMap, err = exec.LookPath("newuidmap"); err != nil {
+	var ok bool
+	if p.NewUIDMap, ok = lookPath("newuidmap"); !ok {
 		missing = append(missing, "newuidmap")
 	}
-	if p.NewGIDMap, err = exec.LookPath("newgidmap"); err != nil {
+	if p.NewGIDMap, ok = lookPath("newgidmap"); !ok {
 		missing = append(missing, "newgidmap")
 	}
 	if len(missing) > 0 {
-		p.Warning = fmt.Sprintf("%s not found: using single-id mapping (every file in an image is owned by you, chown is ignored); install the 'uidmap' package to map subordinate ids", strings.Join(missing, " and "))
+		what := missing[0]
+		if len(missing) == 2 {
+			what += " and " + missing[1]
+		}
+		p.Warning = what + " not found: " + singleID + "; install the 'uidmap' package to map subordinate ids"
 		return p
 	}
 	for _, helper := range []string{p.NewUIDMap, p.NewGIDMap} {
 		if problem := helperProblem(helper); problem != "" {
-			p.Warning = problem + ": using single-id mapping (every file in an image is owned by you, chown is ignored)"
+			p.Warning = problem + ": " + singleID
 			return p
 		}
 	}
 	subUIDs := ReadSubIDs("/etc/subuid", p.User, uid)
 	subGIDs := ReadSubIDs("/etc/subgid", p.User, uid)
 	if len(subUIDs) == 0 || len(subGIDs) == 0 {
-		p.Warning = fmt.Sprintf("no subordinate ids for user %s in /etc/subuid and /etc/subgid: using single-id mapping (every file in an image is owned by you, chown is ignored); to map more ids run 'sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s'", p.User, p.User)
+		p.Warning = "no subordinate ids for user " + p.User + " in /etc/subuid and /etc/subgid: " + singleID + "; to map more ids run 'sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 " + p.User + "'"
 		return p
 	}
 	p.UIDMap = appendRanges(p.UIDMap, subUIDs)
@@ -195,53 +285,128 @@ func appendRanges(m []IDMap, rs []IDRange) []IDMap {
 func (p *Plan) WriteMaps(pid int) error {
 	if len(p.UIDMap) > 1 {
 		// The two helpers are independent: both are started before
-		// either is waited for. (Started from two goroutines, the second
-		// waited for a Go processor while the first one's thread sat in
-		// its blocking wait: they ran one after the other.)
-		uid := startHelper(p.NewUIDMap, "/etc/subuid", pid, p.UIDMap)
-		gid := startHelper(p.NewGIDMap, "/etc/subgid", pid, p.GIDMap)
+		// either is waited for.
+		uid := startHelper(p.NewUIDMap, "/etc/subuid", helperArgs(pid, p.UIDMap))
+		gid := startHelper(p.NewGIDMap, "/etc/subgid", helperArgs(pid, p.GIDMap))
 		return errors.Join(uid.wait(), gid.wait())
 	}
 	proc := "/proc/" + strconv.Itoa(pid)
-	if err := os.WriteFile(proc+"/setgroups", []byte("deny"), 0); err != nil {
-		return fmt.Errorf("writing %s/setgroups: %w", proc, err)
-	}
-	if err := os.WriteFile(proc+"/uid_map", []byte(fmt.Sprintf("0 %d 1", p.UID)), 0); err != nil {
-		return fmt.Errorf("writing %s/uid_map: %w", proc, err)
-	}
-	if err := os.WriteFile(proc+"/gid_map", []byte(fmt.Sprintf("0 %d 1", p.GID)), 0); err != nil {
-		return fmt.Errorf("writing %s/gid_map: %w", proc, err)
+	for _, f := range []struct{ name, data string }{
+		{"setgroups", "deny"},
+		{"uid_map", "0 " + strconv.Itoa(p.UID) + " 1"},
+		{"gid_map", "0 " + strconv.Itoa(p.GID) + " 1"},
+	} {
+		if err := os.WriteFile(proc+"/"+f.name, []byte(f.data), 0); err != nil {
+			return &wrapped{"writing " + proc + "/" + f.name, err, ""}
+		}
 	}
 	return nil
 }
 
-// helper is newuidmap or newgidmap started for one process.
-type helper struct {
-	cmd       *exec.Cmd
-	out       bytes.Buffer
-	subidFile string
-	err       error
+// wrapped is err said after what failed, and before more words if any
+// (fmt.Errorf's "%s: %w: %s").
+type wrapped struct {
+	what  string
+	err   error
+	after string
 }
 
-func startHelper(path, subidFile string, pid int, maps []IDMap) *helper {
+func (w *wrapped) Error() string {
+	s := w.what + ": " + w.err.Error()
+	if w.after != "" {
+		s += ": " + w.after
+	}
+	return s
+}
+
+func (w *wrapped) Unwrap() error { return w.err }
+
+// helper is newuidmap or newgidmap started for one process, its output
+// (both streams) on a pipe.
+type helper struct {
+	path, subidFile string
+	args            []string
+	pid             int
+	out             *os.File
+	err             error
+}
+
+// helperArgs are the arguments of newuidmap or newgidmap for process pid.
+func helperArgs(pid int, maps []IDMap) []string {
 	args := []string{strconv.Itoa(pid)}
 	for _, m := range maps {
 		args = append(args, strconv.Itoa(m.ContainerID), strconv.Itoa(m.HostID), strconv.Itoa(m.Size))
 	}
-	h := &helper{cmd: exec.Command(path, args...), subidFile: subidFile}
-	h.cmd.Stdout, h.cmd.Stderr = &h.out, &h.out
-	h.err = h.cmd.Start()
+	return args
+}
+
+func startHelper(path, subidFile string, args []string) *helper {
+	h := &helper{path: path, subidFile: subidFile, args: append([]string{path}, args...)}
+	r, w, err := os.Pipe()
+	if err != nil {
+		h.err = err
+		return h
+	}
+	defer w.Close()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		r.Close()
+		h.err = err
+		return h
+	}
+	defer devNull.Close()
+	h.pid, err = syscall.ForkExec(path, h.args, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{devNull.Fd(), w.Fd(), w.Fd()},
+	})
+	if err != nil {
+		r.Close()
+		h.err = &wrapped{"fork/exec " + path, err, ""}
+		return h
+	}
+	h.out = r
 	return h
 }
 
 func (h *helper) wait() error {
+	var out []byte
 	if h.err == nil {
-		h.err = h.cmd.Wait()
+		out, _ = io.ReadAll(h.out)
+		h.out.Close()
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(h.pid, &ws, 0, nil)
+		for errors.Is(err, syscall.EINTR) {
+			_, err = syscall.Wait4(h.pid, &ws, 0, nil)
+		}
+		switch {
+		case err != nil:
+			h.err = &wrapped{"wait", err, ""}
+		case ws.Signaled():
+			h.err = errors.New("signal: " + ws.Signal().String())
+		case ws.ExitStatus() != 0:
+			h.err = errors.New("exit status " + strconv.Itoa(ws.ExitStatus()))
+		}
 	}
-	if h.err != nil {
-		path := h.cmd.Path
-		return fmt.Errorf("writing id map with %s %s: %w: %s (%s must be setuid root or have file capabilities, and %s must give you that range)",
-			path, strings.Join(h.cmd.Args[1:], " "), h.err, strings.TrimSpace(h.out.String()), path, h.subidFile)
+	if h.err == nil {
+		return nil
 	}
-	return nil
+	line := ""
+	for _, a := range h.args[1:] {
+		line += " " + a
+	}
+	return &wrapped{"writing id map with " + h.path + line, h.err, trimBytes(out) +
+		" (" + h.path + " must be setuid root or have file capabilities, and " + h.subidFile + " must give you that range)"}
+}
+
+// trimBytes is b as a string, white space trimmed from both ends.
+func trimBytes(b []byte) string {
+	s := ""
+	eachLine(b, func(line []byte) bool {
+		if s != "" {
+			s += "\n"
+		}
+		s += string(line)
+		return true
+	})
+	return s
 }
