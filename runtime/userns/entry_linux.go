@@ -83,8 +83,8 @@ func EntryPoint() Entry {
 }
 
 // The parent's whole part runs here, before the packages it does not need
-// are initialized (about a millisecond of a start): the child waits for
-// its maps.
+// are initialized (about 3 ms of a start here, see the package comment):
+// the child waits for its maps.
 func init() {
 	if e := EntryPoint(); e.Role == Parent {
 		os.Exit(e.parent())
