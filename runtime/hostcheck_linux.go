@@ -235,10 +235,7 @@ func checkIDMapHelper(e hostEnv, name string) IDMapHelperCheck {
 		return c
 	}
 	c.Path = p
-	if fi, err := os.Stat(e.root + p); err == nil {
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		c.Setuid = fi.Mode()&os.ModeSetuid != 0 && ok && st.Uid == 0
-	}
+	c.Setuid = userns.SetuidRoot(e.root + p)
 	c.FileCaps = e.hasFileCaps(e.root + p)
 	return c
 }

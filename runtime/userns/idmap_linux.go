@@ -178,16 +178,22 @@ func lookPath(file string) (string, bool) {
 	}
 }
 
+// SetuidRoot reports whether the file at path is setuid and owned by root.
+func SetuidRoot(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return fi.Mode()&os.ModeSetuid != 0 && ok && st.Uid == 0
+}
+
 // helperProblem says why the setuid helper at path cannot map ids for
 // this process, or "" when it can.
 func helperProblem(path string) string {
 	status, _ := os.ReadFile("/proc/self/status")
 	_, nnp := ParseStatus(string(status))
-	c := HelperCheck{Path: path}
-	if fi, err := os.Stat(path); err == nil {
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		c.Setuid = fi.Mode()&os.ModeSetuid != 0 && ok && st.Uid == 0
-	}
+	c := HelperCheck{Path: path, Setuid: SetuidRoot(path)}
 	if !c.Setuid {
 		_, err := syscall.Getxattr(path, "security.capability", nil)
 		c.FileCaps = err == nil
