@@ -504,7 +504,14 @@ func TestVolumeCommands(t *testing.T) {
 // A signal to tug reaches the container's PID 1.
 func TestRunForwardsSignals(t *testing.T) {
 	u := fixture.RootlessUser(t)
-	store := pulled(t, u)
+	wantSignalForwarded(t, "", u, pulled(t, u))
+}
+
+// wantSignalForwarded runs a container as u that traps SIGTERM, sends
+// tug SIGTERM, and fails the test unless the trap ran and its status came
+// back.
+func wantSignalForwarded(t *testing.T, what string, u fixture.User, store []string) {
+	t.Helper()
 	cmd := u.Command(t.Context(), tugBin, append(append([]string{}, store...), "run", "--rm", busybox,
 		"sh", "-c", `trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.05; done`)...)
 	var out strings.Builder
@@ -519,7 +526,7 @@ func TestRunForwardsSignals(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 7 || !strings.Contains(out.String(), "got TERM") {
-		t.Fatalf("after SIGTERM to tug: exit %d, output %q; want the container's trap to run and exit 7", code, out.String())
+		t.Errorf("after SIGTERM to tug%s: exit %d, output %q; want the container's trap to run and exit 7", what, code, out.String())
 	}
 }
 

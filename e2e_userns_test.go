@@ -5,6 +5,7 @@ package main_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -149,4 +150,103 @@ func TestUsernsNoNewPrivs(t *testing.T) {
 	if !strings.Contains(res.Stderr, "no_new_privs is set on this process") || strings.Count(res.Stderr, "WARNING") != 1 {
 		t.Errorf("under no_new_privs, stderr:\n%s", res.Stderr)
 	}
+}
+
+// With a cached plan (userns-maps in $XDG_CACHE_HOME/tug, written by the
+// run that worked it out), tug's entry point starts newuidmap and
+// newgidmap itself and the caller never starts Go's runtime. A cache that
+// is not the plan tug works out now (another range), that names a range
+// the helpers refuse, that is not the format, or that others may write,
+// changes nothing the user sees: the run maps what tug chooses, and the
+// cache is mended for the next.
+func TestUsernsMapCache(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	cacheHome := fixture.TempDirFor(t, u)
+	v := u
+	v.Env = append(append([]string{}, u.Env...), "XDG_CACHE_HOME="+cacheHome)
+	cache := filepath.Join(cacheHome, "tug", "userns-maps")
+	const fromCache = "id maps written by tug's entry point"
+	wantMap := fmt.Sprintf("0 %d 1 1 300000 65536", u.UID)
+	run := func(what string, wantCached bool) {
+		t.Helper()
+		res := mustTug(t, v, store, "--debug", "run", "--rm", "--network", "none", busybox, "cat", "/proc/self/uid_map", "/proc/self/gid_map")
+		if got := strings.Join(strings.Fields(res.Stdout), " "); got != wantMap+" "+strings.Replace(wantMap, strconv.Itoa(int(u.UID)), strconv.Itoa(int(u.GID)), 1) {
+			t.Errorf("%s: the container's uid_map and gid_map: %q, want %q and the same for gid %d", what, got, wantMap, u.GID)
+		}
+		if cached := strings.Contains(res.Stderr, fromCache); cached != wantCached {
+			t.Errorf("%s: maps from the cache: %v, want %v\n%s", what, cached, wantCached, res.Stderr)
+		}
+		if strings.Contains(res.Stderr, "newuidmap:") || strings.Contains(res.Stderr, "newgidmap:") {
+			t.Errorf("%s: a helper's complaint reached the user:\n%s", what, res.Stderr)
+		}
+	}
+	wantCache := func(what string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(cache)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		want := fmt.Sprintf("tug-userns-maps-1\x00%d\x00%d\x00/usr/bin/newuidmap\x00@PID\x000\x00%d\x001\x001\x00300000\x0065536\x00\x00/usr/bin/newgidmap\x00@PID\x000\x00%d\x001\x001\x00300000\x0065536\x00\x00", u.UID, u.GID, u.UID, u.GID)
+		if string(b) != want {
+			t.Fatalf("%s: the cache holds %q, want %q", what, b, want)
+		}
+		if fi, err := os.Stat(cache); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: the cache's mode: %v %v, want 0600", what, fi.Mode(), err)
+		}
+		return b
+	}
+	run("first run", false)
+	good := wantCache("after the first run")
+	run("second run", true)
+	if res := tug(t, v, store, "run", "--rm", "--network", "none", busybox, "sh", "-c", "exit 7"); res.Code != 7 || res.Stderr != "" {
+		t.Errorf("exit 7 with the cache: exit %d, %q", res.Code, res.Stderr)
+	}
+
+	write := func(b []byte, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(cache, b, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(cache, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(cache, int(u.UID), int(u.GID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Allowed by /etc/subuid, but not the plan: the child finds out and
+	// the line runs again the usual way.
+	write([]byte(strings.ReplaceAll(string(good), "65536", "1000")), 0o600)
+	run("a cache of a smaller range", false)
+	wantCache("after a cache of a smaller range")
+	// A range the helpers refuse: the cache goes, the line runs again.
+	write([]byte(strings.ReplaceAll(string(good), "300000", "900000")), 0o600)
+	run("a cache the helpers refuse", false)
+	if _, err := os.Stat(cache); !os.IsNotExist(err) {
+		t.Errorf("a cache the helpers refused is still there: %v", err)
+	}
+	run("after a refused cache", false)
+	wantCache("after a refused cache")
+	for _, c := range []struct {
+		what string
+		b    []byte
+		mode os.FileMode
+	}{
+		{"a cache that is not the format", []byte("tug-userns-maps-1\x00garbage"), 0o600},
+		{"a cache without its end", good[:len(good)-1], 0o600},
+		{"a cache of another user", []byte(strings.Replace(string(good), fmt.Sprintf("\x00%d\x00", u.UID), "\x00123\x00", 1)), 0o600},
+		{"a relative helper", []byte(strings.Replace(string(good), "/usr/bin/newuidmap", "newuidmap", 1)), 0o600},
+		{"a cache others may write", good, 0o602},
+		{"a cache its group may write", good, 0o620},
+	} {
+		write(c.b, c.mode)
+		run(c.what, false)
+		wantCache("after " + c.what)
+	}
+
+	// A signal to the caller that never started Go's runtime reaches the
+	// container.
+	run("before a signal", true)
+	wantSignalForwarded(t, " (maps from the cache)", v, store)
 }

@@ -7,5 +7,7 @@ package main
 // clones the user-namespace child before Go's runtime starts and records
 // what it made in variables that package runtime/userns defines under
 // main's names (main.entryRole and the others), where the parent's part
-// then runs. Without the flag it is not called, and nothing changes.
+// then runs; with a cached plan (runtime/userns's cache_linux.go) it does
+// the parent's part itself, and that parent never starts Go's runtime.
+// Without the flag it is not called, and nothing changes.
 func entry()

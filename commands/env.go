@@ -11,6 +11,7 @@ import (
 
 	"github.com/tugcli/tug/image"
 	rt "github.com/tugcli/tug/runtime"
+	"github.com/tugcli/tug/runtime/userns"
 )
 
 // Env is what every command gets: its output streams, the global flags,
@@ -174,6 +175,9 @@ func (e *Env) enter(ctx context.Context, mounts bool) error {
 		}
 		if warning != "" {
 			fmt.Fprintf(e.Stderr, "WARNING: %s\n", warning)
+		}
+		if rt.EarlyMapsCached() {
+			logrus.Debugf("user namespace: id maps written by tug's entry point, from %s", userns.MapCachePath())
 		}
 		// As that child: the choice comes from the environment now.
 		e.choice = nil

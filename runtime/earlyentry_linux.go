@@ -23,6 +23,14 @@ import (
 // not complete; nil otherwise.
 var early *userns.Entry
 
+// earlyPlan is the plan this early child works out meanwhile, to check
+// the maps the entry point wrote from its cache against (see package
+// userns's cache_linux.go); mapsCached says the maps came from there.
+var (
+	earlyPlan  chan *userns.Plan
+	mapsCached bool
+)
+
 // StartEarlyEntry makes an early child ready for CompleteEarlyEntry, and
 // takes the switch the parent re-executes itself with out of the
 // environment (not for anything this tug starts).
@@ -33,6 +41,8 @@ func StartEarlyEntry() {
 		_ = unix.Close(e.StatusR)
 		statusFile = os.NewFile(uintptr(e.StatusW), "exit-status")
 		early = &e
+		earlyPlan = make(chan *userns.Plan, 1)
+		go func() { earlyPlan <- userns.HelpersPlan(e.UID, e.GID) }()
 	}
 }
 
@@ -60,6 +70,15 @@ func CompleteEarlyEntry(c Choice) (warning string, err error) {
 		return "", errors.New(string(msg[1:]))
 	case msg[0] == 'W':
 		warning = string(msg[1:])
+	case msg[0] == 'C':
+		// Maps the entry point wrote from its cache: those of the plan
+		// tug works out now, or the line runs again (no entry point)
+		// and the next run's cache is this plan's.
+		if p := <-earlyPlan; !userns.CacheCurrent(msg[1:], p) {
+			userns.SaveCache(p)
+			RedoWithoutEarlyEntry()
+		}
+		mapsCached = true
 	}
 	// The entry point set the parent-death signal; the parent may have
 	// died before that.
@@ -77,6 +96,10 @@ func CompleteEarlyEntry(c Choice) (warning string, err error) {
 	}
 	return warning, nil
 }
+
+// EarlyMapsCached reports whether this process's id maps were written by
+// tug's entry point, from the cache at userns.MapCachePath.
+func EarlyMapsCached() bool { return mapsCached }
 
 // RedoWithoutEarlyEntry ends an early child whose command needs no user
 // namespace of tug's (`tug build -t run .`): the parent runs the command

@@ -29,6 +29,12 @@ var (
 	entrySync [2]int32
 	//go:linkname entryStatus main.entryStatus
 	entryStatus [2]int32
+	//go:linkname entryStage main.entryStage
+	entryStage int32
+	//go:linkname entryStatusN main.entryStatusN
+	entryStatusN int32
+	//go:linkname entryCode main.entryCode
+	entryCode uint32
 )
 
 // Role is what the entry point made of this process. Where the user is
@@ -62,7 +68,33 @@ type Entry struct {
 	Child, Parent                  int
 	UID, GID                       int
 	SyncR, SyncW, StatusR, StatusW int
+
+	// What the entry point did of the parent's part from the id-map
+	// cache (see cache_linux.go) before it started Go's runtime; at
+	// StatusRead, how many bytes of the child's status it read (N) and
+	// the status (Code); at HelpersFailed, the failed helper's wait
+	// status (Code).
+	Stage Stage
+	N     int
+	Code  uint32
 }
+
+// Stage is how far the entry point took the parent's part.
+type Stage int32
+
+const (
+	// NotCached: nothing (no usable cache); Go's parent does it all.
+	NotCached Stage = iota
+	// HelpersFailed: it started the cached helpers and one failed (or
+	// could not be started); the maps may be half written. Its ends of
+	// the status pipe and the sync pipe's read end are closed.
+	HelpersFailed
+	// StatusRead: it wrote the maps, told the child ('C' and the cache
+	// file on the sync pipe), closed its ends of both pipes but the
+	// status pipe's read end, and read the child's status: short, or
+	// RedoStatus (a whole status ends the parent there).
+	StatusRead
+)
 
 // RedoStatus is the status a child says for a line that needs no user
 // namespace of tug's: the parent execs itself with NoEntryEnv set.
@@ -79,6 +111,7 @@ func EntryPoint() Entry {
 		UID: int(entryUID), GID: int(entryGID),
 		SyncR: int(entrySync[0]), SyncW: int(entrySync[1]),
 		StatusR: int(entryStatus[0]), StatusW: int(entryStatus[1]),
+		Stage: Stage(entryStage), N: int(entryStatusN), Code: entryCode,
 	}
 }
 
@@ -94,39 +127,58 @@ func init() {
 // parent writes the child's id maps, says so (or what failed) on the sync
 // pipe, forwards signals to the child, and returns its exit status. The
 // child prints what there is to print: it alone knows whether its command
-// line needed the namespace at all.
+// line needed the namespace at all. The entry point may have done part of
+// it (e.Stage).
 func (e Entry) parent() int {
-	_ = syscall.Close(e.SyncR)
-	_ = syscall.Close(e.StatusW)
-	ForwardSignals(e.Child)
-	p := NewPlan(os.Getuid(), os.Getgid())
-	msg := []byte{'1'}
-	if err := p.WriteMaps(e.Child); err != nil {
-		msg = append([]byte{'E'}, err.Error()...)
-	} else if p.Warning != "" {
-		msg = append([]byte{'W'}, p.Warning...)
+	n, code := e.N, e.Code
+	switch e.Stage {
+	case HelpersFailed:
+		_ = syscall.Kill(e.Child, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		_, _ = wait4(e.Child, &ws)
+		if hs := syscall.WaitStatus(e.Code); hs.Signaled() {
+			// Killed: by a Ctrl-C, which reaches the whole process
+			// group (the child too); tug ends as the child would.
+			return 128 + int(hs.Signal())
+		}
+		// The child cannot be given other maps: run the line again
+		// without the entry point, which works the plan out anew.
+		RemoveCache()
+		return redo()
+	case StatusRead:
+		ForwardSignals(e.Child)
+	default:
+		_ = syscall.Close(e.SyncR)
+		_ = syscall.Close(e.StatusW)
+		ForwardSignals(e.Child)
+		p := NewPlan(os.Getuid(), os.Getgid())
+		msg := []byte{'1'}
+		err := p.WriteMaps(e.Child)
+		if err != nil {
+			msg = append([]byte{'E'}, err.Error()...)
+		} else if p.Warning != "" {
+			msg = append([]byte{'W'}, p.Warning...)
+		}
+		// A child that has ended already (a usage error) reads nothing.
+		_, _ = syscall.Write(e.SyncW, msg)
+		_ = syscall.Close(e.SyncW)
+		if err == nil {
+			// For the entry point of the next run, while the child runs.
+			SaveCache(p)
+		}
+		status := os.NewFile(uintptr(e.StatusR), "exit-status")
+		var b [4]byte
+		n, _ = io.ReadFull(status, b[:])
+		code = uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 // as ReportExit writes it
 	}
-	// A child that has ended already (a usage error) reads nothing.
-	_, _ = syscall.Write(e.SyncW, msg)
-	_ = syscall.Close(e.SyncW)
-
-	status := os.NewFile(uintptr(e.StatusR), "exit-status")
-	var b [4]byte
-	n, _ := io.ReadFull(status, b[:])
-	code := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 // as ReportExit writes it
 	if n == 4 && code != RedoStatus {
 		// The child is exiting; whoever adopts it reaps it.
 		return int(code)
 	}
 	var ws syscall.WaitStatus
-	_, err := syscall.Wait4(e.Child, &ws, 0, nil)
-	for errors.Is(err, syscall.EINTR) {
-		_, err = syscall.Wait4(e.Child, &ws, 0, nil)
-	}
+	_, err := wait4(e.Child, &ws)
 	if n == 4 {
-		err := syscall.Exec("/proc/self/exe", os.Args, append(os.Environ(), NoEntryEnv+"=1"))
-		_, _ = os.Stderr.WriteString("Error: re-executing tug: " + err.Error() + "\n")
-		return 125
+		return redo()
 	}
 	switch {
 	case err != nil:
@@ -136,6 +188,24 @@ func (e Entry) parent() int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// wait4 waits for process pid, again where a signal interrupts it.
+func wait4(pid int, ws *syscall.WaitStatus) (int, error) {
+	for {
+		wpid, err := syscall.Wait4(pid, ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			return wpid, err
+		}
+	}
+}
+
+// redo runs this command line again without the entry point; it returns
+// only where that fails.
+func redo() int {
+	err := syscall.Exec("/proc/self/exe", os.Args, append(os.Environ(), NoEntryEnv+"=1"))
+	_, _ = os.Stderr.WriteString("Error: re-executing tug: " + err.Error() + "\n")
+	return 125
 }
 
 // ForwardSignals passes the signals a terminal or a script sends tug

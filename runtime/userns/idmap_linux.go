@@ -229,7 +229,15 @@ const singleID = "using single-id mapping (every file in an image is owned by yo
 // /etc/subuid and /etc/subgid (lowest first) follow from 1. Without a
 // range, or without newuidmap and newgidmap, only the user is mapped and
 // Warning says what to install or add.
-func NewPlan(uid, gid int) *Plan {
+func NewPlan(uid, gid int) *Plan { return newPlan(uid, gid, true) }
+
+// HelpersPlan is NewPlan for a process whose helpers have just written
+// its maps, which shows they can: it does not look at their privileges
+// (which a process in tug's user namespace cannot see, root being
+// unmapped there).
+func HelpersPlan(uid, gid int) *Plan { return newPlan(uid, gid, false) }
+
+func newPlan(uid, gid int, checkHelpers bool) *Plan {
 	p := &Plan{UID: uid, GID: gid, User: userName(uid)}
 	p.UIDMap = []IDMap{{ContainerID: 0, HostID: uid, Size: 1}}
 	p.GIDMap = []IDMap{{ContainerID: 0, HostID: gid, Size: 1}}
@@ -251,6 +259,9 @@ func NewPlan(uid, gid int) *Plan {
 		return p
 	}
 	for _, helper := range []string{p.NewUIDMap, p.NewGIDMap} {
+		if !checkHelpers {
+			break
+		}
 		if problem := helperProblem(helper); problem != "" {
 			p.Warning = problem + ": " + singleID
 			return p
@@ -380,10 +391,7 @@ func (h *helper) wait() error {
 		out, _ = io.ReadAll(h.out)
 		h.out.Close()
 		var ws syscall.WaitStatus
-		_, err := syscall.Wait4(h.pid, &ws, 0, nil)
-		for errors.Is(err, syscall.EINTR) {
-			_, err = syscall.Wait4(h.pid, &ws, 0, nil)
-		}
+		_, err := wait4(h.pid, &ws)
 		switch {
 		case err != nil:
 			h.err = &wrapped{"wait", err, ""}
