@@ -107,7 +107,7 @@ func onFileSystemOf(path, root string) bool {
 // keep a layer's own files (Podman's on-disk format): overlay/ID/diff,
 // vfs/dir/ID. Errors are left to the deletion that follows.
 func (s *Store) freeLayerData(id string) {
-	if !hexID().MatchString(id) || len(id) != 64 {
+	if !isHexID(id) || len(id) != 64 {
 		return
 	}
 	var dir string

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -339,8 +340,11 @@ func FuzzImageName(f *testing.F) {
 	for _, s := range []string{"busybox", "busybox:1.36", "docker.io/library/busybox", "localhost/app:v1", "127.0.0.1:5000/a/b:c", "a@sha256:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("b", 64), "abc123", "../../etc/passwd", "UPPER/x", "a:b:c", "[::1]:5000/x"} {
 		f.Add(s)
 	}
+	hexID := regexp.MustCompile(`^(sha256:)?[0-9a-f]{1,64}$`)
 	f.Fuzz(func(t *testing.T, s string) {
-		hexID().MatchString(s)
+		if isHexID(s) != hexID.MatchString(s) {
+			t.Fatalf("isHexID(%q) = %v, the expression it stands for says %v", s, isHexID(s), !isHexID(s))
+		}
 		r, err := remote.ParseReference(s)
 		if err != nil {
 			if !strings.Contains(err.Error(), "invalid reference format") {
