@@ -152,7 +152,7 @@ func execute(ctx context.Context, env *Env, args []string) int {
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
 		kong.Help(printHelp),
-		kong.Vars{"version": versionLine()},
+		versionVar(args),
 		kong.BindFor[context.Context](ctx),
 		kong.Bind(env),
 		onlyCommand(args),
@@ -207,6 +207,21 @@ func execute(ctx context.Context, env *Env, args []string) int {
 }
 
 type exitPanic int
+
+// versionVar gives kong the version line --version prints, where args
+// hold it: kong works out every variable for each flag it builds (0.07
+// ms of a run's 0.7 ms parse), and nothing else uses this one.
+func versionVar(args []string) kong.Vars {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "--version") {
+			return kong.Vars{"version": versionLine()}
+		}
+	}
+	return kong.Vars{}
+}
 
 // onlyCommand has kong leave out every command but the one args name, so
 // that it builds the model of that one only: the whole grammar costs
