@@ -362,8 +362,9 @@ func CompileSeccomp(p *seccomp.Seccomp, caps []string, arch string) ([]unix.Sock
 		// Consecutive numbers are tested as one range: Docker's profile
 		// allows long runs of them, and the kernel runs the program for
 		// every syscall number when it loads it (its action cache) and
-		// then for each syscall the cache does not answer; 508
-		// instructions became ~200 on amd64, and its load 0.35 ms less.
+		// then for each syscall the cache does not answer. Docker's
+		// profile on amd64: 257 instructions instead of 508, loaded in
+		// 0.13 ms instead of 0.35 (a process loading it, 20 times).
 		for chunk := range slices.Chunk(seccompRanges(byAction[act]), run) {
 			target := prog.newLabel()
 			for i, r := range chunk {
