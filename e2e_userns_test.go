@@ -250,3 +250,21 @@ func TestUsernsMapCache(t *testing.T) {
 	run("before a signal", true)
 	wantSignalForwarded(t, " (maps from the cache)", v, store)
 }
+
+// A rootless run opens its store and completes its entry while kong
+// parses the line (see commands/speculate.go): the globals it assumed are
+// the parse's in either spelling, and what the entry says is said once.
+func TestUsernsEntryBesideParse(t *testing.T) {
+	u := fixture.RootlessUser(t)
+	store := pulled(t, u)
+	eq := []string{store[0] + "=" + store[1], store[2] + "=" + store[3]} // --root=A --runroot=B
+	mustTug(t, u, eq, "run", "--name", "beside-parse", "--network", "none", busybox, "true")
+	if ps := mustTug(t, u, store, "ps", "-a", "--format", "{{.Names}}").Stdout; strings.TrimSpace(ps) != "beside-parse" {
+		t.Errorf("after a run with --root=A --runroot=B, ps -a in that store lists %q", ps)
+	}
+	nosub := fixture.NoSubIDUser(t)
+	res := mustTug(t, nosub, pulled(t, nosub), "run", "--rm", "--network", "none", busybox, "echo", "ran")
+	if res.Stdout != "ran\n" || strings.Count(res.Stderr, "WARNING:") != 1 || !strings.Contains(res.Stderr, "single-id mapping") {
+		t.Errorf("a run with single-id mapping printed %q and said %q; want ran and one warning", res.Stdout, res.Stderr)
+	}
+}

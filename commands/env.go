@@ -37,6 +37,9 @@ type Env struct {
 	// early is the user-namespace child of an unprivileged `tug run`,
 	// started before the parse (see Main); nil where there is none.
 	early *rt.EarlyUserNamespace
+	// spec is the entry and store opening begun before the parse where
+	// this tug is that child already (see speculate); nil where none.
+	spec *speculation
 }
 
 // isolation settles, once per process, how this tug confines containers
@@ -142,6 +145,12 @@ func (e *Env) EnterForMounts(ctx context.Context) error {
 func (e *Env) enter(ctx context.Context, mounts bool) error {
 	if e.entered {
 		return nil
+	}
+	if s := e.spec; s != nil {
+		e.spec = nil
+		if taken, err := s.take(e); taken {
+			return err
+		}
 	}
 	if err := e.loadConfig(); err != nil {
 		return err

@@ -104,21 +104,29 @@ func Main(args []string) int {
 	// start, and a process about to exit at the end.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	env := newEnv(args, os.Stdout, os.Stderr)
+	if commandWord(args) == "run" && !slices.Contains(args, "--help") {
+		if rt.EarlyEntryPending() {
+			// Cloned by tug's entry point: the entry and the store
+			// go on beside the parse. Started first, so that its
+			// goroutine gets the other processor at once.
+			env.spec = speculate(ctx, env, args)
+			defer env.spec.discard()
+		} else {
+			// An unprivileged `tug run` enters tug's user namespace
+			// (see Env.openStore): its child starts now, and its
+			// start (about 3 ms) overlaps the parse. Where it is not
+			// used, it is ended and nothing else changes.
+			env.early = rt.StartEarlyUserNamespace(env.Args)
+			defer env.early.Discard()
+		}
+	}
 	go func() {
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 		<-sigs
 		cancel()
 	}()
-	env := newEnv(args, os.Stdout, os.Stderr)
-	if commandWord(args) == "run" && !slices.Contains(args, "--help") {
-		// An unprivileged `tug run` enters tug's user namespace (see
-		// Env.openStore): its child starts now, and its start (about
-		// 3 ms) overlaps the parse. Where it is not used, it is ended
-		// and nothing else changes.
-		env.early = rt.StartEarlyUserNamespace(env.Args)
-		defer env.early.Discard()
-	}
 	return execute(ctx, env, args)
 }
 
@@ -174,6 +182,10 @@ func execute(ctx context.Context, env *Env, args []string) int {
 			}
 		}()
 		kctx, err := parseArgs(parser, args)
+		// The entry may be complete now (see speculate): this tug is
+		// still the early child the switch below is about.
+		env.spec.wait()
+		pending := env.spec != nil || rt.EarlyEntryPending()
 		if err != nil {
 			// Docker exits 125 on usage errors; kong would exit 80.
 			fmt.Fprintf(stderr, "Error: %v\n%s\n", err, usageHint(err))
@@ -185,11 +197,11 @@ func execute(ctx context.Context, env *Env, args []string) int {
 			isRun = true
 		}
 		switch {
-		case rt.EarlyEntryPending() && !isRun:
+		case pending && !isRun:
 			// Made by tug's entry point for a "run" that is not the
 			// command (`tug build -t run .`): run it the usual way.
 			rt.RedoWithoutEarlyEntry()
-		case isRun && !rt.EarlyEntryPending():
+		case isRun && !pending:
 			env.handoff = runHandoff(args, &cli)
 		}
 		configureLogging(&cli.Globals, stderr)
