@@ -10,6 +10,7 @@ import (
 
 // rawVfork is a plain fork where tug has no assembly for a vfork (see
 // vfork_linux_amd64.s): the child gets its own copy of this memory.
+//
 //go:nosplit
 //go:norace
 func rawVfork(flags uintptr) (pid uintptr, errno uintptr) {
