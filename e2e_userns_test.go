@@ -245,6 +245,26 @@ func TestUsernsMapCache(t *testing.T) {
 		wantCache("after " + c.what)
 	}
 
+	// A line that does not parse ends the child before slow helpers are
+	// done (with --debug, which the child does not speculate past: see
+	// commands/speculate.go): the error is said once, with its status
+	// (125), whether the helper then fails on the ended child or not.
+	dir := fixture.TempDirFor(t, u)
+	for what, then := range map[string]string{"slow helpers": `exec /usr/bin/newuidmap "$@"`, "slow helpers that fail": "exit 1"} {
+		slow := filepath.Join(dir, "slow-newuidmap")
+		if err := os.WriteFile(slow, []byte("#!/bin/sh\nsleep 0.5\n"+then+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(slow, int(u.UID), int(u.GID)); err != nil {
+			t.Fatal(err)
+		}
+		write([]byte(strings.Replace(string(good), "/usr/bin/newuidmap", slow, 1)), 0o600)
+		res := tug(t, v, store, "--debug", "run", "--rm", "--no-such-flag", busybox, "true")
+		wantOneError(t, "an unknown flag with "+what, res, "unknown flag --no-such-flag")
+		os.Remove(slow)
+	}
+	write(good, 0o600)
+
 	// A signal to the caller that never started Go's runtime reaches the
 	// container.
 	run("before a signal", true)

@@ -141,6 +141,11 @@ func (e Entry) parent() int {
 			// group (the child too); tug ends as the child would.
 			return 128 + int(hs.Signal())
 		}
+		if n, code := readStatus(e.StatusR); n == 4 && code != RedoStatus {
+			// The child ended before its maps (a line that does
+			// not parse, said already); the helper failed on it.
+			return int(code)
+		}
 		// The child cannot be given other maps: run the line again
 		// without the entry point, which works the plan out anew.
 		RemoveCache()
@@ -166,10 +171,7 @@ func (e Entry) parent() int {
 			// For the entry point of the next run, while the child runs.
 			SaveCache(p)
 		}
-		status := os.NewFile(uintptr(e.StatusR), "exit-status")
-		var b [4]byte
-		n, _ = io.ReadFull(status, b[:])
-		code = uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 // as ReportExit writes it
+		n, code = readStatus(e.StatusR)
 	}
 	if n == 4 && code != RedoStatus {
 		// The child is exiting; whoever adopts it reaps it.
@@ -188,6 +190,14 @@ func (e Entry) parent() int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// readStatus reads the child's status from the status pipe's read end
+// fd: the bytes read (4 for a whole status) and the status.
+func readStatus(fd int) (n int, code uint32) {
+	var b [4]byte
+	n, _ = io.ReadFull(os.NewFile(uintptr(fd), "exit-status"), b[:])
+	return n, uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 // as ReportExit writes it
 }
 
 // wait4 waits for process pid, again where a signal interrupts it.
