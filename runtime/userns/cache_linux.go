@@ -37,15 +37,8 @@ const pidToken = "@PID"
 // (neither $XDG_CACHE_HOME nor $HOME is an absolute path). The entry point
 // (entry_linux_amd64.s) works out the same path.
 func MapCachePath() string {
-	dir := os.Getenv("XDG_CACHE_HOME")
-	if dir == "" {
-		home := os.Getenv("HOME")
-		if home == "" {
-			return ""
-		}
-		dir = home + "/.cache"
-	}
-	if dir[0] != '/' {
+	dir, err := os.UserCacheDir()
+	if err != nil || dir[0] != '/' {
 		return ""
 	}
 	return dir + "/tug/userns-maps"

@@ -258,13 +258,12 @@ func newPlan(uid, gid int, checkHelpers bool) *Plan {
 		p.Warning = what + " not found: " + singleID + "; install the 'uidmap' package to map subordinate ids"
 		return p
 	}
-	for _, helper := range []string{p.NewUIDMap, p.NewGIDMap} {
-		if !checkHelpers {
-			break
-		}
-		if problem := helperProblem(helper); problem != "" {
-			p.Warning = problem + ": " + singleID
-			return p
+	if checkHelpers {
+		for _, helper := range []string{p.NewUIDMap, p.NewGIDMap} {
+			if problem := helperProblem(helper); problem != "" {
+				p.Warning = problem + ": " + singleID
+				return p
+			}
 		}
 	}
 	subUIDs := ReadSubIDs("/etc/subuid", p.User, uid)
