@@ -89,11 +89,17 @@ func (e *Env) loadConfig() error {
 	if err != nil {
 		return err
 	}
+	e.setConfig(c)
+	return nil
+}
+
+// setConfig takes c as the configuration and applies its defaults to the
+// global settings the command line left unset.
+func (e *Env) setConfig(c *Config) {
 	e.Config = c
 	if e.Globals != nil {
 		c.apply(e.Globals)
 	}
-	return nil
 }
 
 // Store opens the image store. An unprivileged user first needs tug's user

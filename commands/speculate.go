@@ -105,8 +105,8 @@ func (s *speculation) take(e *Env) (taken bool, err error) {
 	if !s.env.entered {
 		return s.err != nil, s.err
 	}
-	e.Config, e.choice, e.entered = s.env.Config, s.env.choice, true
-	e.Config.apply(e.Globals)
+	e.setConfig(s.env.Config)
+	e.choice, e.entered = s.env.choice, true
 	if s.err == nil && *e.Globals == *s.env.Globals {
 		e.store, s.env.store = s.env.store, nil
 	}
